@@ -1,0 +1,225 @@
+"""Domain values shared by every layer: alerts, observables, cases and timeline events."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+
+class Severity(StrEnum):
+    """Normalised alert and case severity, lowest first."""
+
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        """Order of severities: info is 0, critical is 4."""
+        return _SEVERITY_ORDER.index(self)
+
+    @classmethod
+    def parse(cls, value: object, default: Severity | None = None) -> Severity:
+        """Map a vendor's severity word or number onto our five levels.
+
+        Words cover the vocabularies of the supported SIEMs (``warning``, ``informational``, ``page``, …);
+        numbers are read on a 1–5 scale (1 info … 5 critical). Unknown values give ``default`` or raise.
+        """
+        if isinstance(value, bool):
+            value = None
+        if isinstance(value, int | float):
+            number = int(value)
+            if 1 <= number <= 5:
+                return _SEVERITY_ORDER[number - 1]
+        elif isinstance(value, str):
+            word = value.strip().lower()
+            if word in _SEVERITY_WORDS:
+                return _SEVERITY_WORDS[word]
+            if word.isdigit():
+                return cls.parse(int(word), default)
+        if default is not None:
+            return default
+        raise ValueError(f"unknown severity {value!r}")
+
+
+_SEVERITY_ORDER = (Severity.INFO, Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL)
+_SEVERITY_WORDS = {
+    **{w: Severity.INFO for w in ("info", "informational", "information", "notice", "debug", "none", "ok")},
+    **{w: Severity.LOW for w in ("low", "minor")},
+    **{w: Severity.MEDIUM for w in ("medium", "moderate", "warning", "warn", "average")},
+    **{w: Severity.HIGH for w in ("high", "major", "error", "severe", "important")},
+    **{w: Severity.CRITICAL for w in ("critical", "crit", "page", "emergency", "fatal", "disaster", "urgent")},
+}
+
+
+class AlertStatus(StrEnum):
+    """Whether a notification reports a problem or its end."""
+
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class ObservableKind(StrEnum):
+    """The kinds of indicator soarbot extracts and enriches."""
+
+    IP = "ip"
+    DOMAIN = "domain"
+    URL = "url"
+    EMAIL = "email"
+    MD5 = "md5"
+    SHA1 = "sha1"
+    SHA256 = "sha256"
+    USER = "user"
+    HOST = "host"
+    CVE = "cve"
+
+
+@dataclass(frozen=True, slots=True)
+class Observable:
+    """One indicator found in an alert.
+
+    ``role`` says where it was seen (``src``, ``dst``, …) when the format tells us. ``internal`` marks private,
+    reserved, loopback and link-local addresses: those are never sent to an external service.
+    """
+
+    kind: ObservableKind
+    value: str
+    role: str | None = None
+    internal: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON form."""
+        return {"kind": str(self.kind), "value": self.value, "role": self.role, "internal": self.internal}
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A normalised alert, as it is stored; ``raw`` is the sender's JSON for this alert, verbatim."""
+
+    source: str
+    format: str
+    external_id: str
+    title: str
+    severity: Severity
+    time: datetime
+    rule: str
+    raw: str
+    description: str = ""
+    status: AlertStatus = AlertStatus.FIRING
+    link: str | None = None
+    observables: tuple[Observable, ...] = ()
+
+
+class CaseStatus(StrEnum):
+    """Life cycle of a case: new → triage → waiting → contained → closed."""
+
+    NEW = "new"
+    TRIAGE = "triage"
+    WAITING = "waiting"
+    CONTAINED = "contained"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """A case groups alerts that share a fingerprint within the grouping window."""
+
+    id: int
+    title: str
+    status: CaseStatus
+    severity: Severity
+    source: str
+    rule: str
+    fingerprint: str
+    alert_count: int
+    first_seen: datetime
+    last_seen: datetime
+    created_at: datetime
+    updated_at: datetime
+    assignee: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON form (times as ISO 8601 UTC)."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "status": str(self.status),
+            "severity": str(self.severity),
+            "assignee": self.assignee,
+            "source": self.source,
+            "rule": self.rule,
+            "fingerprint": self.fingerprint,
+            "alert_count": self.alert_count,
+            "first_seen": format_time(self.first_seen),
+            "last_seen": format_time(self.last_seen),
+            "created_at": format_time(self.created_at),
+            "updated_at": format_time(self.updated_at),
+        }
+
+
+GENESIS_HASH = "0" * 64
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEvent:
+    """One append-only, hash-chained entry of a case timeline.
+
+    ``hash = sha256(prev_hash + canonical_json({"type", "at", "actor", "data"}))``; the first entry of a case
+    chains to ``GENESIS_HASH``.
+    """
+
+    case_id: int
+    seq: int
+    type: str
+    at: str
+    actor: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    prev_hash: str = GENESIS_HASH
+    hash: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON form, as exported."""
+        return {
+            "seq": self.seq,
+            "type": self.type,
+            "at": self.at,
+            "actor": self.actor,
+            "data": dict(self.data),
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
+
+def canonical_json(value: object) -> bytes:
+    """Serialise with sorted keys and no insignificant whitespace, so equal data hashes equally."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def chain_hash(prev_hash: str, type_: str, at: str, actor: str, data: Mapping[str, Any]) -> str:
+    """Hash one timeline entry onto the previous one."""
+    body = canonical_json({"type": type_, "at": at, "actor": actor, "data": data})
+    return hashlib.sha256(prev_hash.encode("ascii") + body).hexdigest()
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+def format_time(value: datetime) -> str:
+    """ISO 8601 in UTC with microseconds and ``Z``: fixed width, so strings sort as times do."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime:
+    """Read a time written by :func:`format_time` (or any ISO 8601 with an offset)."""
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,1 @@
+"""Platform-neutral chat commands (``/soar ...``)."""

@@ -1,0 +1,1 @@
+"""Threat-intel and response connectors, one package per vendor."""

@@ -1,0 +1,1 @@
+"""Playbook engine and the shipped playbook library."""
