@@ -1,0 +1,112 @@
+"""Composition root: settings → store → case service → intake → HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from aiohttp import web
+
+from bot.cases import CaseService
+from bot.intake.pipeline import Limits, SourceSpec
+from bot.server import AlertEndpoint, IntakeConfig, build_app
+from bot.settings import Settings
+from bot.store.db import Database
+
+logger = logging.getLogger(__name__)
+
+
+def open_database(settings: Settings) -> Database:
+    """The database described by ``settings`` (not yet opened)."""
+    return Database(
+        settings.database_path,
+        synchronous=settings.store.synchronous,
+        busy_timeout=settings.store.busy_timeout,
+        max_batch=settings.store.max_batch,
+    )
+
+
+def case_service(settings: Settings, db: Database) -> CaseService:
+    """The case service with each source's grouping keys."""
+    group_by = {name: tuple(source.group_by) for name, source in settings.sources.items()}
+    return CaseService(db, window=settings.grouping.window, group_by=group_by)
+
+
+def source_specs(settings: Settings) -> dict[str, SourceSpec]:
+    """Intake's view of the configured sources (secrets unwrapped here, at the edge that uses them)."""
+    return {
+        name: SourceSpec(
+            name=name,
+            format=source.format,
+            token=source.token.get_secret_value() if source.token else None,
+            hmac_secret=source.hmac_secret.get_secret_value() if source.hmac_secret else None,
+            options=source.format_options(),
+            group_by=tuple(source.group_by),
+        )
+        for name, source in settings.sources.items()
+    }
+
+
+class App:
+    """The running bot: owns the database and the HTTP site."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = open_database(settings)
+        self.cases = case_service(settings, self.db)
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    async def start(self) -> None:
+        """Open the store and start serving."""
+        await self.db.open()
+        config = IntakeConfig(
+            sources=source_specs(self.settings),
+            max_body_bytes=self.settings.server.max_body_bytes,
+            limits=Limits(self.settings.intake.max_observables, self.settings.intake.max_text_chars),
+        )
+        web_app = build_app(AlertEndpoint(config, self.cases), self._healthy)
+        # No access log: one line per alert is noise at thousands per second; state changes are logged instead.
+        self._runner = web.AppRunner(web_app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.server.host, self.settings.server.port)
+        await site.start()
+        addresses = self._runner.addresses
+        self.port = int(addresses[0][1]) if addresses else self.settings.server.port
+        logger.info("soarbot listening on http://%s:%s", self.settings.server.host, self.port)
+
+    async def _healthy(self) -> bool:
+        try:
+            async with self.db.reader.execute("SELECT 1") as cursor:
+                await cursor.fetchone()
+        except Exception:  # noqa: BLE001 - any failure means "not healthy"
+            logger.warning("Health check: database unreachable", exc_info=True)
+            return False
+        return True
+
+    async def stop(self) -> None:
+        """Stop accepting requests, finish in-flight writes, close the store."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self.db.close()
+
+
+async def serve(settings: Settings, started: asyncio.Event | None = None) -> None:
+    """Run until SIGINT or SIGTERM."""
+    app = App(settings)
+    await app.start()
+    if started is not None:
+        started.set()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        logger.info("Shutting down")
+        await app.stop()
