@@ -152,8 +152,10 @@ async def run(args: argparse.Namespace) -> int:
     print(f"statuses={dict(sorted(statuses.items()))}")
     print(f"accepted alerts/s: {accepted / elapsed:,.0f}")
     print(f"ack latency p50: {p50:.1f} ms  p99: {p99:.1f} ms  max: {latencies[-1] * 1000:.1f} ms")
-    print(f"server CPU per alert: {server_cpu / args.alerts * 1e6:.0f} µs ({server_cpu / elapsed:.0%} of one core); "
-          f"client: {client_cpu / elapsed:.0%} of one core")
+    print(
+        f"server CPU per alert: {server_cpu / args.alerts * 1e6:.0f} µs ({server_cpu / elapsed:.0%} of one core); "
+        f"client: {client_cpu / elapsed:.0%} of one core"
+    )
     return 0 if accepted == args.alerts else 1
 
 

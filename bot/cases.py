@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -56,6 +56,59 @@ def fingerprint(alert: Alert, group_by: Sequence[str]) -> str:
     return hashlib.sha256(orjson.dumps(parts)).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class _Delivery:
+    alerts: tuple[Alert, ...]
+    received: str
+    since: str
+
+
+@dataclass(slots=True)
+class _Batch:
+    """State of one set-based ingest: what is stored, what this batch adds, and the ids it hands out."""
+
+    next_case_id: int
+    next_alert_id: int
+    stored: dict[tuple[str, str, str], tuple[int, int | None]]
+    open_cases: dict[str, repo.CaseHead]
+    timeline: repo.TimelineWriter = field(default_factory=lambda: repo.TimelineWriter({}))
+    new_cases: list[tuple[int, Alert, str, str]] = field(default_factory=list)
+    new_alerts: list[tuple[int, Alert, int | None, str]] = field(default_factory=list)
+    case_updates: dict[int, tuple[int, str]] = field(default_factory=dict)
+
+    def add_alert(self, key: tuple[str, str, str], alert: Alert, case_id: int | None, now: str) -> int:
+        alert_id = self.next_alert_id
+        self.next_alert_id += 1
+        self.new_alerts.append((alert_id, alert, case_id, now))
+        self.stored[key] = (alert_id, case_id)  # a repeat later in the batch is a duplicate
+        return alert_id
+
+    def touch(self, case_id: int, added: int, now: str) -> None:
+        count, _ = self.case_updates.get(case_id, (0, now))
+        self.case_updates[case_id] = (count + added, now)
+
+    def open_case(
+        self, alert: Alert, fp: str, now: str, actor: str, *, reason: str | None, split_from: int | None
+    ) -> repo.CaseHead:
+        case = repo.CaseHead(self.next_case_id, alert.severity, now, 0)
+        self.next_case_id += 1
+        self.new_cases.append((case.id, alert, fp, now))
+        self.open_cases[fp] = case
+        data: dict[str, Any] = {
+            "case_id": case.id,
+            "title": alert.title,
+            "severity": str(alert.severity),
+            "source": alert.source,
+            "rule": alert.rule,
+            "fingerprint": fp,
+        }
+        if reason is not None:
+            data["reason"] = reason
+            data["split_from"] = split_from
+        self.timeline.append(case.id, "case_opened", actor, data, now)
+        return case
+
+
 class CaseService:
     """Opens, merges and reads cases; every change is a timeline event in the same transaction."""
 
@@ -71,74 +124,77 @@ class CaseService:
         self._group_by = dict(group_by or {})
 
     async def ingest(self, alerts: Sequence[Alert], *, now: datetime | None = None) -> list[IngestOutcome]:
-        """Store a delivery's alerts and group them into cases, atomically; return once committed."""
-        received = format_time(now or utcnow())
-        since = format_time((now or utcnow()) - self._window)
-        return await self._db.write(lambda conn: [self._ingest_one(conn, a, received, since) for a in alerts])
+        """Store a delivery's alerts and group them into cases, atomically; return once committed.
 
-    def _ingest_one(self, conn: sqlite3.Connection, alert: Alert, now: str, since: str) -> IngestOutcome:
-        existing = repo.find_alert_tx(conn, alert.source, alert.external_id, str(alert.status))
-        if existing is not None:
+        Concurrent deliveries are merged into one set-based writer job (see ``Database.write_batched``).
+        """
+        moment = now or utcnow()
+        delivery = _Delivery(tuple(alerts), format_time(moment), format_time(moment - self._window))
+        return await self._db.write_batched(self._ingest_batch, delivery)
+
+    def _ingest_batch(self, conn: sqlite3.Connection, deliveries: list[_Delivery]) -> list[list[IngestOutcome]]:
+        """Ingest many deliveries with a fixed number of statements, deciding each alert in arrival order."""
+        keys: set[tuple[str, str, str]] = set()
+        fingerprints: dict[int, str] = {}
+        for delivery in deliveries:
+            for alert in delivery.alerts:
+                keys.add((alert.source, alert.external_id, str(alert.status)))
+                if alert.status is AlertStatus.RESOLVED:
+                    keys.add((alert.source, alert.external_id, str(AlertStatus.FIRING)))
+                else:
+                    fingerprints[id(alert)] = fingerprint(alert, self._group_by.get(alert.source, DEFAULT_GROUP_BY))
+        stored = repo.find_alerts_tx(conn, keys)
+        open_cases = repo.open_cases_tx(conn, set(fingerprints.values()))
+        touched = {c.id for c in open_cases.values()} | {case_id for _, case_id in stored.values() if case_id}
+        batch = _Batch(*repo.next_ids_tx(conn), stored=stored, open_cases=open_cases)
+        batch.timeline = repo.TimelineWriter(repo.timeline_heads_tx(conn, touched))
+
+        results = [
+            [self._decide(batch, alert, fingerprints.get(id(alert)), d.received, d.since) for alert in d.alerts]
+            for d in deliveries
+        ]
+        repo.insert_cases_tx(conn, batch.new_cases)
+        repo.insert_alerts_tx(conn, batch.new_alerts)
+        repo.update_cases_tx(conn, batch.case_updates)
+        batch.timeline.flush(conn)
+        return results
+
+    def _decide(self, batch: _Batch, alert: Alert, fp: str | None, now: str, since: str) -> IngestOutcome:
+        key = (alert.source, alert.external_id, str(alert.status))
+        if (existing := batch.stored.get(key)) is not None:
             return IngestOutcome(alert_id=existing[0], case_id=existing[1], duplicate=True)
         actor = f"source:{alert.source}"
         if alert.status is AlertStatus.RESOLVED:
-            return self._resolve(conn, alert, now, actor)
+            twin = batch.stored.get((alert.source, alert.external_id, str(AlertStatus.FIRING)))
+            case_id = twin[1] if twin is not None else None
+            alert_id = batch.add_alert(key, alert, case_id, now)
+            if case_id is not None:
+                data = {"alert_id": alert_id, "external_id": alert.external_id, "title": alert.title}
+                batch.timeline.append(case_id, "alert_resolved", actor, data, now)
+                batch.touch(case_id, 0, now)
+            return IngestOutcome(alert_id=alert_id, case_id=case_id)
 
-        fp = fingerprint(alert, self._group_by.get(alert.source, DEFAULT_GROUP_BY))
-        case = repo.find_open_case_tx(conn, fp, since)
+        assert fp is not None
+        case = batch.open_cases.get(fp)
+        if case is not None and case.last_seen < since:
+            case = None
         opened = False
         if case is None:
-            case_id = self._open(conn, alert, fp, now, actor, reason=None)
+            case = batch.open_case(alert, fp, now, actor, reason=None, split_from=None)
             opened = True
         elif alert.severity.rank > case.severity.rank:
             reason = f"severity rose from {case.severity} to {alert.severity}; split from case {case.id}"
-            case_id = self._open(conn, alert, fp, now, actor, reason=reason, split_from=case.id)
-            repo.append_event_tx(conn, case.id, "case_split", actor, {"new_case_id": case_id, "reason": reason}, now)
-            repo.touch_case_tx(conn, case.id, now)
+            old = case
+            case = batch.open_case(alert, fp, now, actor, reason=reason, split_from=old.id)
+            batch.timeline.append(old.id, "case_split", actor, {"new_case_id": case.id, "reason": reason}, now)
+            batch.touch(old.id, 0, now)
             opened = True
-        else:
-            case_id = case.id
-        alert_id = repo.insert_alert_tx(conn, alert, case_id, now)
-        count = repo.add_alert_tx(conn, case_id, now)
-        repo.append_event_tx(conn, case_id, "alert_added", actor, _alert_event(alert, alert_id, count), now)
-        return IngestOutcome(alert_id=alert_id, case_id=case_id, opened=opened)
-
-    @staticmethod
-    def _open(
-        conn: sqlite3.Connection,
-        alert: Alert,
-        fp: str,
-        now: str,
-        actor: str,
-        *,
-        reason: str | None,
-        split_from: int | None = None,
-    ) -> int:
-        case_id = repo.insert_case_tx(conn, alert, fp, now)
-        data: dict[str, Any] = {
-            "case_id": case_id,
-            "title": alert.title,
-            "severity": str(alert.severity),
-            "source": alert.source,
-            "rule": alert.rule,
-            "fingerprint": fp,
-        }
-        if reason is not None:
-            data["reason"] = reason
-            data["split_from"] = split_from
-        repo.append_event_tx(conn, case_id, "case_opened", actor, data, now)
-        return case_id
-
-    @staticmethod
-    def _resolve(conn: sqlite3.Connection, alert: Alert, now: str, actor: str) -> IngestOutcome:
-        firing = repo.find_alert_tx(conn, alert.source, alert.external_id, str(AlertStatus.FIRING))
-        case_id = firing[1] if firing is not None else None
-        alert_id = repo.insert_alert_tx(conn, alert, case_id, now)
-        if case_id is not None:
-            data = {"alert_id": alert_id, "external_id": alert.external_id, "title": alert.title}
-            repo.append_event_tx(conn, case_id, "alert_resolved", actor, data, now)
-            repo.touch_case_tx(conn, case_id, now)
-        return IngestOutcome(alert_id=alert_id, case_id=case_id)
+        alert_id = batch.add_alert(key, alert, case.id, now)
+        case.alert_count += 1
+        case.last_seen = max(case.last_seen, now)
+        batch.touch(case.id, 1, now)
+        batch.timeline.append(case.id, "alert_added", actor, _alert_event(alert, alert_id, case.alert_count), now)
+        return IngestOutcome(alert_id=alert_id, case_id=case.id, opened=opened)
 
     async def list_cases(self, *, status: CaseStatus | None = None, limit: int = 100) -> list[Case]:
         """Newest cases first."""

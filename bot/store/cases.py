@@ -8,8 +8,8 @@ to the previous one of its case (see :func:`bot.core.models.chain_hash`).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiosqlite
@@ -55,105 +55,179 @@ def _case(row: Sequence[Any]) -> Case:
 
 
 # --- writes (inside a writer job) -------------------------------------------------------------------------
+#
+# Ingest is set-based: a batch of deliveries reads its state with three queries and writes with five, whatever
+# its size. Rows travel as one JSON array parameter expanded by json_each, so each statement has a constant
+# text (prepared once) and runs as a single SQLite step.
 
 
-def find_alert_tx(
-    conn: sqlite3.Connection, source: str, external_id: str, status: str
-) -> tuple[int, int | None] | None:
-    """Return ``(alert_id, case_id)`` of a stored alert, or None."""
+@dataclass(slots=True)
+class CaseHead:
+    """What grouping needs to know about an open case."""
+
+    id: int
+    severity: Severity
+    last_seen: str
+    alert_count: int
+
+
+def _json(rows: object) -> str:
+    return orjson.dumps(rows).decode()
+
+
+def find_alerts_tx(
+    conn: sqlite3.Connection, keys: Iterable[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], tuple[int, int | None]]:
+    """Look up stored alerts by ``(source, external_id, status)``; return ``(alert_id, case_id)`` per key found."""
+    rows = conn.execute(
+        "SELECT a.source, a.external_id, a.status, a.id, a.case_id FROM json_each(?) AS k"
+        " JOIN alerts AS a ON a.source = k.value ->> 0 AND a.external_id = k.value ->> 1 AND a.status = k.value ->> 2",
+        (_json(list(keys)),),
+    ).fetchall()
+    return {(r[0], r[1], r[2]): (r[3], r[4]) for r in rows}
+
+
+def open_cases_tx(conn: sqlite3.Connection, fingerprints: Iterable[str]) -> dict[str, CaseHead]:
+    """The newest open case per fingerprint."""
+    rows = conn.execute(
+        "SELECT fingerprint, id, severity, last_seen, alert_count FROM cases"
+        " WHERE status != 'closed' AND fingerprint IN (SELECT value FROM json_each(?)) ORDER BY id",
+        (_json(list(fingerprints)),),
+    ).fetchall()
+    return {r[0]: CaseHead(r[1], Severity(r[2]), r[3], r[4]) for r in rows}  # later (newer) ids win
+
+
+def timeline_heads_tx(conn: sqlite3.Connection, case_ids: Iterable[int]) -> dict[int, tuple[int, str]]:
+    """The last ``(seq, hash)`` of each case's timeline."""
+    rows = conn.execute(
+        "SELECT t.case_id, t.seq, t.hash FROM json_each(?) AS k JOIN timeline AS t ON t.case_id = k.value"
+        " AND t.seq = (SELECT max(seq) FROM timeline WHERE case_id = k.value)",
+        (_json(list(case_ids)),),
+    ).fetchall()
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def next_ids_tx(conn: sqlite3.Connection) -> tuple[int, int]:
+    """The next free case and alert ids (the writer holds the write lock, so nobody else takes them)."""
     row = conn.execute(
-        "SELECT id, case_id FROM alerts WHERE source = ? AND external_id = ? AND status = ?",
-        (source, external_id, status),
+        "SELECT (SELECT coalesce(max(id), 0) FROM cases) + 1, (SELECT coalesce(max(id), 0) FROM alerts) + 1"
     ).fetchone()
-    return None if row is None else (row[0], row[1])
+    return int(row[0]), int(row[1])
 
 
-def find_open_case_tx(conn: sqlite3.Connection, fingerprint: str, seen_since: str) -> Case | None:
-    """Return the newest open case with ``fingerprint`` last seen at or after ``seen_since``."""
-    row = conn.execute(
-        f"SELECT {_CASE_COLUMNS} FROM cases WHERE fingerprint = ? AND status != 'closed' "  # noqa: S608 - constant
-        "ORDER BY id DESC LIMIT 1",
-        (fingerprint,),
-    ).fetchone()
-    if row is None or row[10] < seen_since:
-        return None
-    return _case(row)
-
-
-def insert_case_tx(
-    conn: sqlite3.Connection, alert: Alert, fingerprint: str, now: str, *, title: str | None = None
-) -> int:
-    """Open a case for ``alert`` and return its id (alert_count starts at 0; :func:`add_alert_tx` counts)."""
-    cursor = conn.execute(
-        "INSERT INTO cases (title, status, severity, source, rule, fingerprint, alert_count, first_seen,"
-        " last_seen, created_at, updated_at) VALUES (?, 'new', ?, ?, ?, ?, 0, ?, ?, ?, ?)",
-        (title or alert.title, str(alert.severity), alert.source, alert.rule, fingerprint, now, now, now, now),
+def insert_cases_tx(conn: sqlite3.Connection, cases: Sequence[tuple[int, Alert, str, str]]) -> None:
+    """Insert new cases ``(id, first alert, fingerprint, now)``; counts start at 0 and are set by the updates."""
+    if not cases:
+        return
+    rows = [[i, a.title, str(a.severity), a.source, a.rule, fp, now] for i, a, fp, now in cases]
+    conn.execute(
+        "INSERT INTO cases (id, title, status, severity, source, rule, fingerprint, alert_count, first_seen,"
+        " last_seen, created_at, updated_at) SELECT v ->> 0, v ->> 1, 'new', v ->> 2, v ->> 3, v ->> 4, v ->> 5, 0,"
+        " v ->> 6, v ->> 6, v ->> 6, v ->> 6 FROM (SELECT value AS v FROM json_each(?))",
+        (_json(rows),),
     )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
 
 
-def insert_alert_tx(conn: sqlite3.Connection, alert: Alert, case_id: int | None, received_at: str) -> int:
-    """Store an alert and its observables; return the alert id."""
-    cursor = conn.execute(
-        "INSERT INTO alerts (case_id, source, format, external_id, status, title, description, severity, rule,"
-        " link, time, received_at, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
+def insert_alerts_tx(conn: sqlite3.Connection, alerts: Sequence[tuple[int, Alert, int | None, str]]) -> None:
+    """Insert alerts ``(id, alert, case_id, received_at)`` and their observables."""
+    if not alerts:
+        return
+    rows = [
+        [
+            i,
             case_id,
-            alert.source,
-            alert.format,
-            alert.external_id,
-            str(alert.status),
-            alert.title,
-            alert.description,
-            str(alert.severity),
-            alert.rule,
-            alert.link,
-            format_time(alert.time),
-            received_at,
-            alert.raw,
-        ),
+            a.source,
+            a.format,
+            a.external_id,
+            str(a.status),
+            a.title,
+            a.description,
+            str(a.severity),
+            a.rule,
+            a.link,
+            format_time(a.time),
+            received,
+            a.raw,
+        ]
+        for i, a, case_id, received in alerts
+    ]
+    conn.execute(
+        "INSERT INTO alerts (id, case_id, source, format, external_id, status, title, description, severity, rule,"
+        " link, time, received_at, raw) SELECT v ->> 0, v ->> 1, v ->> 2, v ->> 3, v ->> 4, v ->> 5, v ->> 6,"
+        " v ->> 7, v ->> 8, v ->> 9, v ->> 10, v ->> 11, v ->> 12, v ->> 13 FROM (SELECT value AS v FROM json_each(?))",
+        (_json(rows),),
     )
-    alert_id = cursor.lastrowid
-    assert alert_id is not None
-    conn.executemany(
-        "INSERT OR IGNORE INTO observables (alert_id, case_id, kind, value, role, internal) VALUES (?, ?, ?, ?, ?, ?)",
-        [(alert_id, case_id, str(o.kind), o.value, o.role, int(o.internal)) for o in alert.observables],
+    observables = [
+        [i, case_id, str(o.kind), o.value, o.role, int(o.internal)]
+        for i, a, case_id, _ in alerts
+        for o in a.observables
+    ]
+    if observables:
+        conn.execute(
+            "INSERT OR IGNORE INTO observables (alert_id, case_id, kind, value, role, internal)"
+            " SELECT v ->> 0, v ->> 1, v ->> 2, v ->> 3, v ->> 4, v ->> 5 FROM (SELECT value AS v FROM json_each(?))",
+            (_json(observables),),
+        )
+
+
+def update_cases_tx(conn: sqlite3.Connection, updates: Mapping[int, tuple[int, str]]) -> None:
+    """Add ``count`` alerts to each case and move its last-seen/updated-at to ``at``: ``{case_id: (count, at)}``."""
+    if not updates:
+        return
+    rows = [[case_id, count, at] for case_id, (count, at) in updates.items()]
+    conn.execute(
+        "UPDATE cases SET alert_count = alert_count + (u.v ->> 1),"
+        " last_seen = CASE WHEN u.v ->> 1 > 0 THEN max(last_seen, u.v ->> 2) ELSE last_seen END,"
+        " updated_at = u.v ->> 2 FROM (SELECT value AS v FROM json_each(?)) AS u WHERE cases.id = u.v ->> 0",
+        (_json(rows),),
     )
-    return alert_id
 
 
-def add_alert_tx(conn: sqlite3.Connection, case_id: int, seen_at: str) -> int:
-    """Count one more alert on a case and move its last-seen; return the new count."""
-    row = conn.execute(
-        "UPDATE cases SET alert_count = alert_count + 1, last_seen = max(last_seen, ?), updated_at = ?"
-        " WHERE id = ? RETURNING alert_count",
-        (seen_at, seen_at, case_id),
-    ).fetchone()
-    return int(row[0])
+@dataclass(slots=True)
+class TimelineWriter:
+    """Chains events onto their cases' timelines in memory, then appends them all with one statement."""
+
+    heads: dict[int, tuple[int, str]]
+    rows: list[list[Any]] = field(default_factory=list)
+
+    def append(self, case_id: int, type_: str, actor: str, data: Mapping[str, Any], at: str) -> TimelineEvent:
+        """Chain one event onto ``case_id``'s timeline (written by :meth:`flush`)."""
+        seq, prev_hash = self.heads.get(case_id, (0, GENESIS_HASH))
+        event = _chained(case_id, seq + 1, type_, at, actor, data, prev_hash)
+        self.heads[case_id] = (event.seq, event.hash)
+        self.rows.append([case_id, event.seq, type_, at, actor, _json(event.data), prev_hash, event.hash])
+        return event
+
+    def flush(self, conn: sqlite3.Connection) -> None:
+        """Insert the chained events."""
+        if self.rows:
+            conn.execute(
+                "INSERT INTO timeline (case_id, seq, type, at, actor, data, prev_hash, hash)"
+                " SELECT v ->> 0, v ->> 1, v ->> 2, v ->> 3, v ->> 4, v ->> 5, v ->> 6, v ->> 7"
+                " FROM (SELECT value AS v FROM json_each(?))",
+                (_json(self.rows),),
+            )
+            self.rows = []
 
 
-def touch_case_tx(conn: sqlite3.Connection, case_id: int, at: str) -> None:
-    """Mark a case as updated."""
-    conn.execute("UPDATE cases SET updated_at = ? WHERE id = ?", (at, case_id))
+def _chained(
+    case_id: int, seq: int, type_: str, at: str, actor: str, data: Mapping[str, Any], prev_hash: str
+) -> TimelineEvent:
+    # Round-trip through JSON so the hash covers exactly what is stored and exported.
+    stored = orjson.loads(orjson.dumps(data))
+    return TimelineEvent(
+        case_id, seq, type_, at, actor, stored, prev_hash, chain_hash(prev_hash, type_, at, actor, stored)
+    )
 
 
 def append_event_tx(
     conn: sqlite3.Connection, case_id: int, type_: str, actor: str, data: Mapping[str, Any], at: str
 ) -> TimelineEvent:
     """Append one event to a case timeline, chained to the case's previous event."""
-    last = conn.execute(
-        "SELECT seq, hash FROM timeline WHERE case_id = ? ORDER BY seq DESC LIMIT 1", (case_id,)
-    ).fetchone()
-    seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
-    # Round-trip through JSON so the hash covers exactly what is stored and exported.
-    stored = orjson.loads(orjson.dumps(data))
-    digest = chain_hash(prev_hash, type_, at, actor, stored)
-    conn.execute(
-        "INSERT INTO timeline (case_id, seq, type, at, actor, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (case_id, seq, type_, at, actor, orjson.dumps(stored).decode(), prev_hash, digest),
-    )
-    return TimelineEvent(case_id, seq, type_, at, actor, stored, prev_hash, digest)
+    writer = TimelineWriter(timeline_heads_tx(conn, [case_id]))
+    event = writer.append(case_id, type_, actor, data, at)
+    writer.flush(conn)
+    return event
 
 
 # --- reads -----------------------------------------------------------------------------------------------

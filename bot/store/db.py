@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,13 +31,18 @@ from bot.core.errors import StoreUnavailable
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+I = TypeVar("I")  # noqa: E741 - item type of a batched job
+R = TypeVar("R")
 Job = Callable[[sqlite3.Connection], T]
+BatchJob = Callable[[sqlite3.Connection, list[I]], list[R]]
 
 
 @dataclass(slots=True)
 class _Pending:
-    job: Job[Any]
+    job: Job[Any] | None
     future: asyncio.Future[Any] = field(repr=False)
+    batch_job: BatchJob[Any, Any] | None = None
+    item: Any = None
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -136,6 +142,20 @@ class Database:
         self._queue.put_nowait(_Pending(job, future))
         return await future
 
+    async def write_batched(self, job: BatchJob[I, R], item: I) -> R:
+        """Like :meth:`write`, but every queued item of the same ``job`` is handled by one call.
+
+        ``job(conn, items)`` must return one result per item, in order. Set-based jobs touch the database with
+        a few statements per batch instead of a few per item; that matters because every SQLite step releases
+        the GIL and getting it back from a busy event loop is what limits a threaded writer. If the merged call
+        raises, each item is retried alone in its own savepoint, so one bad item fails only its own awaiter.
+        """
+        if self._loop_task is None:
+            raise StoreUnavailable("the database is not open")
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(None, future, job, item))
+        return await future
+
     @property
     def reader(self) -> aiosqlite.Connection:
         """The read connection (``query_only``)."""
@@ -171,26 +191,50 @@ class Database:
     def _commit(self, batch: list[_Pending]) -> list[tuple[bool, Any]]:
         conn = self._writer
         assert conn is not None
-        outcomes: list[tuple[bool, Any]] = []
+        outcomes: dict[int, tuple[bool, Any]] = {}
+        merged: dict[BatchJob[Any, Any], list[int]] = {}
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for pending in batch:
-                conn.execute("SAVEPOINT job")
-                try:
-                    value = pending.job(conn)
-                except Exception as err:  # noqa: BLE001 - the job's own error goes back to its awaiter
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
-                    outcomes.append((False, _translate(err)))
+            for index, pending in enumerate(batch):
+                if pending.batch_job is not None:
+                    merged.setdefault(pending.batch_job, []).append(index)
                 else:
-                    conn.execute("RELEASE job")
-                    outcomes.append((True, value))
+                    assert pending.job is not None
+                    outcomes[index] = self._in_savepoint(conn, partial(pending.job, conn))
+            for batch_job, indexes in merged.items():
+                items = [batch[i].item for i in indexes]
+                ok, value = self._in_savepoint(conn, partial(_run_batch_job, batch_job, conn, items))
+                if ok:
+                    outcomes.update((i, (True, v)) for i, v in zip(indexes, value, strict=True))
+                    continue
+                for i in indexes:  # isolate the failing item
+                    single = self._in_savepoint(conn, partial(_run_batch_job, batch_job, conn, [batch[i].item]))
+                    outcomes[i] = (True, single[1][0]) if single[0] else single
             conn.execute("COMMIT")
         except sqlite3.Error:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        return outcomes
+        return [outcomes[i] for i in range(len(batch))]
+
+    @staticmethod
+    def _in_savepoint(conn: sqlite3.Connection, call: Callable[[], Any]) -> tuple[bool, Any]:
+        conn.execute("SAVEPOINT job")
+        try:
+            value = call()
+        except Exception as err:  # noqa: BLE001 - the job's own error goes back to its awaiter
+            conn.execute("ROLLBACK TO job")
+            conn.execute("RELEASE job")
+            return False, _translate(err)
+        conn.execute("RELEASE job")
+        return True, value
+
+
+def _run_batch_job(job: BatchJob[Any, Any], conn: sqlite3.Connection, items: list[Any]) -> list[Any]:
+    results = job(conn, items)
+    if len(results) != len(items):  # checked inside the savepoint, so a faulty job leaves nothing behind
+        raise RuntimeError(f"batch job {job!r} returned {len(results)} results for {len(items)} items")
+    return results
 
 
 def _translate(err: Exception) -> Exception:
