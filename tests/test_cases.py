@@ -131,3 +131,24 @@ async def test_removed_entry_breaks_the_chain(cases: CaseService) -> None:
     del events[1]
     broken = verify_chain(events)
     assert broken is not None and broken.seq == 2
+
+
+async def test_concurrent_deliveries_keep_arrival_order_semantics(cases: CaseService) -> None:
+    import asyncio
+
+    outcomes = await asyncio.gather(
+        cases.ingest([make_alert("c-1", severity=Severity.LOW)]),
+        cases.ingest([make_alert("c-2", severity=Severity.LOW)]),
+        cases.ingest([make_alert("c-1", severity=Severity.LOW)]),  # resend inside the same batch
+        cases.ingest([make_alert("c-3", severity=Severity.CRITICAL)]),  # splits the group
+        cases.ingest([make_alert("c-4", severity=Severity.LOW)]),  # joins the newest open case
+    )
+    first, second, resend, critical, later = (o[0] for o in outcomes)
+    assert first.opened and second.case_id == first.case_id
+    assert resend.duplicate and resend.alert_id == first.alert_id
+    assert critical.opened and critical.case_id != first.case_id
+    assert later.case_id == critical.case_id
+    assert (await cases.get(first.case_id or 0)).alert_count == 2
+    assert (await cases.get(critical.case_id or 0)).alert_count == 2
+    for case_id in (first.case_id, critical.case_id):
+        assert await cases.verify(case_id or 0) is None

@@ -93,3 +93,42 @@ async def test_timeline_rejects_updates_and_deletes(db: Database) -> None:
 
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         await db.write(tamper)
+
+
+async def test_batched_items_share_one_call_and_a_bad_item_fails_alone(db: Database) -> None:
+    calls: list[list[int]] = []
+
+    def insert(conn: sqlite3.Connection, items: list[int]) -> list[int]:
+        calls.append(list(items))
+        for n in items:
+            if n == 13:
+                raise ValueError("unlucky")
+            conn.execute(
+                "INSERT INTO cases (title, status, severity, source, rule, fingerprint, first_seen, last_seen,"
+                " created_at, updated_at) VALUES (?, 'new', 'low', 's', 'r', 'f', 't', 't', 't', 't')",
+                (f"case {n}",),
+            )
+        return [n * 10 for n in items]
+
+    results = await asyncio.gather(*(db.write_batched(insert, n) for n in range(20)), return_exceptions=True)
+    assert isinstance(results[13], ValueError)
+    assert [r for i, r in enumerate(results) if i != 13] == [n * 10 for n in range(20) if n != 13]
+    assert len(calls[0]) > 1  # merged first, then retried one by one after the failure
+    async with db.reader.execute("SELECT count(*) FROM cases") as cursor:
+        (count,) = await cursor.fetchone()  # type: ignore[misc]
+    assert count == 19  # the merged attempt left nothing behind; every good item was written once
+
+
+async def test_batched_job_with_wrong_result_count_writes_nothing(db: Database) -> None:
+    def broken(conn: sqlite3.Connection, items: list[int]) -> list[int]:
+        conn.execute(
+            "INSERT INTO cases (title, status, severity, source, rule, fingerprint, first_seen, last_seen,"
+            " created_at, updated_at) VALUES ('x', 'new', 'low', 's', 'r', 'f', 't', 't', 't', 't')"
+        )
+        return []
+
+    with pytest.raises(RuntimeError, match="returned 0 results"):
+        await db.write_batched(broken, 1)
+    async with db.reader.execute("SELECT count(*) FROM cases") as cursor:
+        (count,) = await cursor.fetchone()  # type: ignore[misc]
+    assert count == 0
