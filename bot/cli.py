@@ -74,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``soarbot`` console script."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request at INFO; the CLI prints the outcome itself.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         loaded = load(getattr(args, "config", None))
         logging.getLogger().setLevel(loaded.settings.log_level.upper())
@@ -132,12 +134,11 @@ def _banner(loaded: Loaded) -> None:
     origin = str(loaded.path) if loaded.path else "local defaults (no config file)"
     out.print(f"soarbot {__version__} — config: {origin}; database: {settings.database_path}", markup=False)
     if loaded.generated_tokens:
-        table = Table(title="Alert sources (local default; tokens kept in data/source-tokens.json)")
-        table.add_column("source")
-        table.add_column("send alerts to")
+        # Plain lines, not a table: the tokens must survive narrow terminals and log files whole.
+        out.print("Alert sources (local default; tokens kept in data/source-tokens.json):", markup=False)
+        width = max(len(name) for name in loaded.generated_tokens)
         for name, token in loaded.generated_tokens.items():
-            table.add_row(name, f"{_base_url(loaded)}/alerts/{name}?token={token}")
-        out.print(table)
+            out.print(f"  {name:<{width}}  {_base_url(loaded)}/alerts/{name}?token={token}", markup=False)
         out.print("Try: soarbot alert send tests/fixtures/alerts/splunk.json --source splunk", markup=False)
     elif not settings.sources:
         out.print("warning: no alert sources are configured (sources: in the config file)", markup=False)
