@@ -10,6 +10,7 @@ import signal
 from aiohttp import web
 
 from bot.cases import CaseService
+from bot.core.errors import ConfigError
 from bot.intake.pipeline import Limits, SourceSpec
 from bot.server import AlertEndpoint, IntakeConfig, build_app
 from bot.settings import Settings
@@ -71,8 +72,13 @@ class App:
         # No access log: one line per alert is noise at thousands per second; state changes are logged instead.
         self._runner = web.AppRunner(web_app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.server.host, self.settings.server.port)
-        await site.start()
+        host, port = self.settings.server.host, self.settings.server.port
+        site = web.TCPSite(self._runner, host, port)
+        try:
+            await site.start()
+        except OSError as err:
+            await self.stop()
+            raise ConfigError([f"server.port: cannot listen on {host}:{port}: {err.strerror}"]) from err
         addresses = self._runner.addresses
         self.port = int(addresses[0][1]) if addresses else self.settings.server.port
         logger.info("soarbot listening on http://%s:%s", self.settings.server.host, self.port)

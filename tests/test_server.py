@@ -259,3 +259,13 @@ async def test_concurrent_posts_are_all_committed(app: App, client: httpx.AsyncC
     assert await count(app, "alerts") == 100
     [case] = await app.cases.list_cases()
     assert case.alert_count == 100
+
+
+async def test_port_in_use_is_a_config_error_naming_the_key(app: App, tmp_path: Path) -> None:
+    from bot.core.errors import ConfigError
+
+    settings = settings_for(tmp_path / "second", server={"host": "127.0.0.1", "port": app.port})
+    (tmp_path / "second").mkdir()
+    with pytest.raises(ConfigError) as info:
+        await App(settings).start()
+    assert info.value.problems[0].startswith(f"server.port: cannot listen on 127.0.0.1:{app.port}")
