@@ -32,6 +32,7 @@ from bot.core.errors import ConfigError
 from bot.core.models import ObservableKind, Severity
 from bot.intake.parsers import FORMATS
 from bot.intake.parsers.base import FormatOptions, GenericMapping, ObservablePath
+from connectors import CATALOGUE, DEFAULT_CONNECTORS, settings_model
 
 CONFIG_ENV = "SOARBOT_CONFIG"
 DEFAULT_DATA_DIR = Path("data")
@@ -167,6 +168,24 @@ class IntakeSettings(_Model):
     max_text_chars: int = Field(default=262144, ge=1024)
 
 
+class EnrichmentSettings(_Model):
+    """How indicators are enriched."""
+
+    auto: bool = True
+    deadline: Duration = timedelta(seconds=10)
+    cache_ttl: Duration = timedelta(hours=24)
+    negative_ttl: Duration = timedelta(hours=1)
+    internal_domains: list[str] = []
+
+
+class ResponseSettings(_Model):
+    """Which connector performs each containment capability when several could."""
+
+    edr: str | None = None
+    identity: str | None = None
+    firewall: str | None = None
+
+
 class Settings(_Model):
     """The whole configuration file."""
 
@@ -178,6 +197,10 @@ class Settings(_Model):
     grouping: GroupingSettings = GroupingSettings()
     store: StoreSettings = StoreSettings()
     intake: IntakeSettings = IntakeSettings()
+    enrichment: EnrichmentSettings = EnrichmentSettings()
+    response: ResponseSettings = ResponseSettings()
+    # Raw mappings here; validate() replaces them with each connector's own settings model.
+    connectors: dict[str, Any] = {}
 
     @field_validator("sources")
     @classmethod
@@ -262,18 +285,47 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -
 def validate(document: dict[str, Any]) -> Settings:
     """Validate a parsed document, turning pydantic's errors into ``key.path: message`` lines."""
     try:
-        return Settings.model_validate(document)
+        settings = Settings.model_validate(document)
     except ValidationError as err:
-        problems = []
-        for error in err.errors(include_input=False, include_url=False):
-            loc = ".".join(str(part) for part in error["loc"] if not _is_union_tag(part))
-            message = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = "unknown key"
-            elif error["type"] == "missing":
-                message = "field required"
-            problems.append(f"{loc or '<root>'}: {message}")
-        raise ConfigError(problems) from None
+        raise ConfigError(_problems(err)) from None
+    connectors, problems = _validate_connectors(settings.connectors)
+    if problems:
+        raise ConfigError(problems)
+    return settings.model_copy(update={"connectors": connectors})
+
+
+def _validate_connectors(raw: Mapping[str, Any]) -> tuple[dict[str, BaseModel], list[str]]:
+    """Validate ``connectors.<name>`` against each connector's model; the defaults are always present."""
+    validated: dict[str, BaseModel] = {}
+    problems: list[str] = []
+    for name in (*DEFAULT_CONNECTORS, *raw):
+        if name in validated:
+            continue
+        if name not in CATALOGUE:
+            problems.append(f"connectors.{name}: unknown connector; known: {', '.join(sorted(CATALOGUE))}")
+            continue
+        value = raw.get(name)
+        if value is not None and not isinstance(value, dict):
+            problems.append(f"connectors.{name}: expected a mapping of settings")
+            continue
+        try:
+            validated[name] = settings_model(name).model_validate(value or {})
+        except ValidationError as err:
+            problems.extend(_problems(err, prefix=f"connectors.{name}"))
+    return validated, problems
+
+
+def _problems(err: ValidationError, prefix: str = "") -> list[str]:
+    problems = []
+    for error in err.errors(include_input=False, include_url=False):
+        loc = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "" and not _is_union_tag(part))
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif error["type"] == "missing":
+            message = "field required"
+        problems.append(f"{loc or '<root>'}: {message}")
+    return problems
 
 
 def _is_union_tag(part: object) -> bool:

@@ -1,0 +1,196 @@
+"""Capability contracts between the core and connectors, and the values that cross them.
+
+A connector implements one small Protocol per capability: ``IntelLookup`` for threat intelligence,
+``Containment`` for reversible response actions (isolate a host, disable an account, block an IP) and
+``Ticketing`` / ``Notifier`` for one-way side effects. Every connector also has ``check()`` for
+``soarbot check-config --probe``. Vendors' JSON never crosses this line: connectors return these types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from bot.core.models import Observable, ObservableKind
+
+
+class VerdictLevel(StrEnum):
+    """How bad an indicator looks, least bad first."""
+
+    UNKNOWN = "unknown"
+    BENIGN = "benign"
+    SUSPICIOUS = "suspicious"
+    MALICIOUS = "malicious"
+
+    @property
+    def rank(self) -> int:
+        """Order used when merging: malicious outranks suspicious outranks benign outranks unknown."""
+        return list(VerdictLevel).index(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One source's opinion of one indicator.
+
+    ``score`` is 0–100 confidence that the indicator is malicious. ``summary`` is one human line ("8/90 engines
+    flag it"), ``facts`` a few key values (country, ASN, tags), ``link`` the vendor's page for it.
+    ``authoritative`` marks local allow/block lists, which override every other source when merging.
+    """
+
+    source: str
+    level: VerdictLevel
+    score: int = 0
+    summary: str = ""
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    link: str | None = None
+    authoritative: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON form."""
+        return {
+            "source": self.source,
+            "level": str(self.level),
+            "score": self.score,
+            "summary": self.summary,
+            "facts": dict(self.facts),
+            "link": self.link,
+            "authoritative": self.authoritative,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
+        """Read :meth:`to_dict` output back (cache rows)."""
+        return cls(
+            source=str(data["source"]),
+            level=VerdictLevel(data["level"]),
+            score=int(data.get("score", 0)),
+            summary=str(data.get("summary", "")),
+            facts=dict(data.get("facts") or {}),
+            link=data.get("link"),
+            authoritative=bool(data.get("authoritative", False)),
+        )
+
+
+class ActionOutcome(StrEnum):
+    """What a response action did."""
+
+    DONE = "done"  # the vendor changed state
+    ALREADY = "already"  # the vendor was already in the wanted state (idempotent success)
+    SIMULATED = "simulated"  # the simulated responder recorded it; nothing was changed anywhere
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    """The result of a successful response action (failures raise ``ConnectorError``).
+
+    ``reference`` is the vendor's id for what was done (a rule id, an action id) and ``undo`` what
+    ``revert`` needs to reverse it, when the vendor needs more than the target.
+    """
+
+    connector: str
+    action: str
+    target: str
+    outcome: ActionOutcome
+    message: str = ""
+    reference: str | None = None
+    undo: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def simulated(self) -> bool:
+        """True when nothing real happened."""
+        return self.outcome is ActionOutcome.SIMULATED
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON form."""
+        return {
+            "connector": self.connector,
+            "action": self.action,
+            "target": self.target,
+            "outcome": str(self.outcome),
+            "message": self.message,
+            "reference": self.reference,
+            "undo": dict(self.undo),
+        }
+
+
+class ContainmentKind(StrEnum):
+    """The reversible response capabilities, and the indicator kind each acts on."""
+
+    EDR = "edr"  # contain / release a host
+    IDENTITY = "identity"  # disable (and revoke sessions) / enable an account
+    FIREWALL = "firewall"  # block / unblock an IP
+
+    @property
+    def target_kind(self) -> ObservableKind:
+        """The indicator kind this capability takes."""
+        return {
+            ContainmentKind.EDR: ObservableKind.HOST,
+            ContainmentKind.IDENTITY: ObservableKind.USER,
+            ContainmentKind.FIREWALL: ObservableKind.IP,
+        }[self]
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """What every connector has: a name and a probe."""
+
+    name: str
+
+    async def check(self) -> str:
+        """Prove credentials and reachability; return a short description (raises ConnectorError)."""
+        ...
+
+
+@runtime_checkable
+class IntelLookup(Connector, Protocol):
+    """Threat-intelligence lookups.
+
+    ``kinds`` says which indicator kinds it answers for; ``external`` whether the indicator leaves this machine
+    (internal indicators are never given to an external lookup). ``credential_id`` is a non-secret
+    fingerprint of the credentials, so rotating a key misses the cache.
+    """
+
+    kinds: frozenset[ObservableKind]
+    external: bool
+    credential_id: str
+
+    async def lookup(self, observable: Observable) -> Verdict:
+        """Look one indicator up; "no data" is a Verdict with level UNKNOWN, failures raise ConnectorError."""
+        ...
+
+
+@runtime_checkable
+class Containment(Connector, Protocol):
+    """A reversible response action on one target. Never retried blind: idempotent by the vendor's semantics."""
+
+    capability: ContainmentKind
+
+    async def apply(self, target: str, *, reason: str, idempotency_key: str) -> ActionResult:
+        """Contain / disable / block ``target``."""
+        ...
+
+    async def revert(self, target: str, *, reason: str, undo: Mapping[str, Any]) -> ActionResult:
+        """Release / enable / unblock ``target`` (``undo`` is what ``apply`` returned in its result)."""
+        ...
+
+
+@runtime_checkable
+class Ticketing(Connector, Protocol):
+    """Open a ticket in a case system."""
+
+    async def create_ticket(
+        self, *, title: str, description: str, severity: str, labels: tuple[str, ...], idempotency_key: str
+    ) -> ActionResult:
+        """Create one ticket and return its key in ``reference``."""
+        ...
+
+
+@runtime_checkable
+class Notifier(Connector, Protocol):
+    """Send an event to an outside endpoint (a generic webhook)."""
+
+    async def notify(self, event: Mapping[str, Any], *, idempotency_key: str) -> ActionResult:
+        """Deliver ``event`` once."""
+        ...
