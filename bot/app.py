@@ -6,15 +6,20 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Sequence
 
 from aiohttp import web
 
-from bot.cases import CaseService
+from bot.cases import CaseService, IngestOutcome
 from bot.core.errors import ConfigError
+from bot.core.models import Alert, AlertStatus
+from bot.core.ports import ContainmentKind
+from bot.enrichment import CaseEnricher, EnrichmentService
 from bot.intake.pipeline import Limits, SourceSpec
 from bot.server import AlertEndpoint, IntakeConfig, build_app
 from bot.settings import Settings
 from bot.store.db import Database
+from connectors import Registry, build_registry
 
 logger = logging.getLogger(__name__)
 
@@ -50,25 +55,58 @@ def source_specs(settings: Settings) -> dict[str, SourceSpec]:
     }
 
 
+def registry(settings: Settings) -> Registry:
+    """Build the configured connectors."""
+    responders = {
+        ContainmentKind(kind): name for kind, name in settings.response.model_dump().items() if name is not None
+    }
+    return build_registry(settings.connectors, responders=responders)
+
+
+def enrichment_service(settings: Settings, connectors: Registry, db: Database | None) -> EnrichmentService:
+    """The enrichment service over the configured intel connectors."""
+    config = settings.enrichment
+    return EnrichmentService(
+        connectors.intel,
+        db,
+        deadline=config.deadline,
+        cache_ttl=config.cache_ttl,
+        negative_ttl=config.negative_ttl,
+        internal_domains=config.internal_domains,
+    )
+
+
 class App:
-    """The running bot: owns the database and the HTTP site."""
+    """The running bot: owns the database, the connectors, background enrichment and the HTTP site."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.db = open_database(settings)
         self.cases = case_service(settings, self.db)
+        self.connectors = registry(settings)
+        self.enrichment = enrichment_service(settings, self.connectors, self.db)
+        self.enricher = CaseEnricher(self.enrichment, self.db) if settings.enrichment.auto else None
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
+    def _ingested(self, alerts: Sequence[Alert], outcomes: Sequence[IngestOutcome]) -> None:
+        if self.enricher is None:
+            return
+        for alert, outcome in zip(alerts, outcomes, strict=True):
+            if not outcome.duplicate and alert.status is AlertStatus.FIRING:
+                self.enricher.submit(outcome.case_id, alert.observables)
+
     async def start(self) -> None:
-        """Open the store and start serving."""
+        """Open the store, start enrichment and start serving."""
         await self.db.open()
+        if self.enricher is not None:
+            await self.enricher.start()
         config = IntakeConfig(
             sources=source_specs(self.settings),
             max_body_bytes=self.settings.server.max_body_bytes,
             limits=Limits(self.settings.intake.max_observables, self.settings.intake.max_text_chars),
         )
-        web_app = build_app(AlertEndpoint(config, self.cases), self._healthy)
+        web_app = build_app(AlertEndpoint(config, self.cases, self._ingested), self._healthy)
         # No access log: one line per alert is noise at thousands per second; state changes are logged instead.
         self._runner = web.AppRunner(web_app, access_log=None)
         await self._runner.setup()
@@ -93,10 +131,13 @@ class App:
         return True
 
     async def stop(self) -> None:
-        """Stop accepting requests, finish in-flight writes, close the store."""
+        """Stop accepting requests, stop enrichment, close connectors, finish in-flight writes, close the store."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.enricher is not None:
+            await self.enricher.aclose()
+        await self.connectors.aclose()
         await self.db.close()
 
 

@@ -19,6 +19,7 @@ import orjson
 
 from bot.core.models import Alert, AlertStatus, Case, CaseStatus, TimelineEvent, format_time, utcnow
 from bot.store import cases as repo
+from bot.store import intel
 from bot.store.db import Database
 
 DEFAULT_GROUP_BY = ("rule", "host")
@@ -213,11 +214,13 @@ class CaseService:
         case = await self.get(case_id)
         alerts = await repo.case_alerts(self._db.reader, case_id)
         observables = await repo.case_observables(self._db.reader, case_id)
+        verdicts = await intel.case_verdicts(self._db.reader, case_id)
         events = await self.timeline(case_id)
         return {
             "case": case.to_dict(),
             "alerts": [a.to_dict() for a in alerts],
             "observables": [o.to_dict() for o in observables],
+            "verdicts": [dict(v.report) for v in verdicts],
             "timeline": [e.to_dict() for e in events],
         }
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
 
-from bot.cases import CaseService
+from bot.cases import CaseService, IngestOutcome
 from bot.core.errors import PayloadError, StoreUnavailable
+from bot.core.models import Alert
 from bot.intake import auth
 from bot.intake.pipeline import Limits, SourceSpec, build_alerts, decode
 
@@ -52,12 +53,17 @@ class IntakeConfig:
     limits: Limits = Limits()
 
 
+OnIngested = Callable[[Sequence[Alert], Sequence[IngestOutcome]], None]
+"""Called after a delivery is committed (before the answer), e.g. to queue enrichment; must not block."""
+
+
 class AlertEndpoint:
     """Handles ``POST /alerts/{source}``."""
 
-    def __init__(self, config: IntakeConfig, cases: CaseService) -> None:
+    def __init__(self, config: IntakeConfig, cases: CaseService, on_ingested: OnIngested | None = None) -> None:
         self._config = config
         self._cases = cases
+        self._on_ingested = on_ingested
 
     async def post(self, request: web.Request) -> web.Response:
         """Authenticate, parse and commit one delivery."""
@@ -82,6 +88,8 @@ class AlertEndpoint:
             outcomes = await self._cases.ingest(alerts)
         except StoreUnavailable:
             return _error(503, "alert store unavailable; retry later", **{"Retry-After": "5"})
+        if self._on_ingested is not None:
+            self._on_ingested(alerts, outcomes)
         fresh = [o for o in outcomes if not o.duplicate]
         return web.json_response(
             {
