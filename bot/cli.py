@@ -1,4 +1,4 @@
-"""The ``soarbot`` command line: run, check-config, case …, alert send.
+"""The ``soarbot`` command line: run, check-config [--probe], enrich, case …, alert send.
 
 Every command takes ``--config PATH`` (before or after the sub-command). Exit codes: 0 success, 1 failure
 (unknown case, broken chain, refused delivery), 2 invalid configuration or usage.
@@ -18,11 +18,13 @@ from typing import Any
 import httpx
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from bot import __version__
-from bot.app import case_service, open_database, serve
-from bot.core.errors import ConfigError, StoreUnavailable, UserInputError
+from bot.app import case_service, enrichment_service, open_database, registry, serve
+from bot.core.errors import ConfigError, ConnectorError, StoreUnavailable, UserInputError
 from bot.core.models import CaseStatus
+from bot.intake.ioc import classify
 from bot.settings import Loaded, load
 from bot.store.cases import verify_chain
 
@@ -41,7 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     commands.add_parser("run", parents=[common], help="start the bot")
-    commands.add_parser("check-config", parents=[common], help="validate the configuration")
+    check = commands.add_parser("check-config", parents=[common], help="validate the configuration")
+    check.add_argument("--probe", action="store_true", help="also prove each connector's credentials and reach")
+
+    enrich = commands.add_parser("enrich", parents=[common], help="enrich indicators with every intel source")
+    enrich.add_argument("values", nargs="+", metavar="VALUE", help="an indicator; kind:value for users and hosts")
+    enrich.add_argument("--json", action="store_true", help="print JSON")
+    enrich.add_argument("--refresh", action="store_true", help="ignore cached answers")
 
     case = commands.add_parser("case", parents=[common], help="inspect cases")
     case_commands = case.add_subparsers(dest="case_command", required=True, metavar="ACTION")
@@ -106,7 +114,10 @@ def _dispatch(args: argparse.Namespace, loaded: Loaded) -> int:
             asyncio.run(serve(loaded.settings))
             return 0
         case "check-config":
-            return _check_config(loaded)
+            status = _check_config(loaded)
+            return asyncio.run(_probe(loaded)) if args.probe else status
+        case "enrich":
+            return asyncio.run(_enrich(args, loaded))
         case "case":
             handlers: dict[str, Callable[[argparse.Namespace, Loaded], Coroutine[Any, Any, int]]] = {
                 "list": _case_list,
@@ -154,6 +165,66 @@ def _check_config(loaded: Loaded) -> int:
     for name, source in sorted(settings.sources.items()):
         auth = " + ".join(k for k in ("token", "hmac_secret") if getattr(source, k) is not None)
         out.print(f"  source {name}: format {source.format}, auth {auth}", markup=False)
+    return 0
+
+
+async def _probe(loaded: Loaded) -> int:
+    connectors = registry(loaded.settings)
+    failed = 0
+    try:
+        seen: set[str] = set()
+        for connector in connectors.connectors:
+            if connector.name in seen:
+                continue
+            seen.add(connector.name)
+            try:
+                async with asyncio.timeout(20):
+                    detail = await connector.check()
+            except (ConnectorError, TimeoutError) as error:
+                failed += 1
+                out.print(f"  FAIL {connector.name}: {error or 'no answer within 20s'}", markup=False)
+            else:
+                out.print(f"  ok   {connector.name}: {detail}", markup=False)
+    finally:
+        await connectors.aclose()
+    return 1 if failed else 0
+
+
+async def _enrich(args: argparse.Namespace, loaded: Loaded) -> int:
+    observables = []
+    for value in args.values:
+        found = classify(value)
+        if found is None:
+            raise UserInputError(f"not an indicator: {value!r} (for users and hosts write user:NAME or host:NAME)")
+        observables.append(found)
+    connectors = registry(loaded.settings)
+    db = open_database(loaded.settings)
+    await db.open()
+    try:
+        reports = await enrichment_service(loaded.settings, connectors, db).enrich(observables, refresh=args.refresh)
+    finally:
+        await connectors.aclose()
+        await db.close()
+    if args.json:
+        print(json.dumps([r.to_dict() for r in reports], indent=2))
+        return 0
+    table = Table(show_lines=True)
+    for column in ("indicator", "verdict", "score", "evidence"):
+        table.add_column(column, overflow="fold")
+    for r in reports:
+        evidence = [f"{v.source}: {v.level} {v.score} — {v.summary}" for v in r.verdicts]
+        evidence += [f"{f.source}: FAILED — {f.reason}" for f in r.failures]
+        evidence += [f"{f.source}: skipped — {f.reason}" for f in r.skipped]
+        if r.cached:
+            evidence.append(f"(cached: {', '.join(r.cached)})")
+        indicator = f"{r.observable.kind} {r.observable.value}" + (" (internal)" if r.observable.internal else "")
+        table.add_row(
+            Text(indicator),
+            Text(str(r.level)),
+            str(r.score),
+            Text("\n".join(evidence) or "no source handles this kind"),
+        )
+    out.print(table)
     return 0
 
 

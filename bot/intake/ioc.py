@@ -536,3 +536,30 @@ def collect(
                 return tuple(kept.values())
             kept.setdefault((observable.kind, observable.value), observable)
     return tuple(kept.values())
+
+
+_GUESS_ORDER = (
+    ObservableKind.IP,
+    ObservableKind.URL,
+    ObservableKind.EMAIL,
+    ObservableKind.SHA256,
+    ObservableKind.SHA1,
+    ObservableKind.MD5,
+    ObservableKind.CVE,
+    ObservableKind.DOMAIN,
+)
+
+
+def classify(value: str) -> Observable | None:
+    """Read one indicator typed by a person: ``kind:value`` (``user:alice``, ``host:web-01``) or a guess.
+
+    Guessing tries IP, URL, email, hashes, CVE and domain, in that order; users and hosts need the prefix.
+    """
+    text = value.strip()
+    prefix, sep, rest = text.partition(":")
+    if sep and prefix.lower() in {str(k) for k in ObservableKind} and not rest.startswith("//"):
+        return normalise(ObservableKind(prefix.lower()), rest)
+    for kind in _GUESS_ORDER:
+        if (found := normalise(kind, text)) is not None:
+            return found
+    return None

@@ -702,3 +702,28 @@ def test_many_repeated_indicators_stay_cheap() -> None:
         (K.EMAIL, "bob@evil.com"),
         (K.URL, "http://evil.com/a"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("typed", "kind", "value"),
+    [
+        ("8.8.8.8", ObservableKind.IP, "8.8.8.8"),
+        ("2001:db8::1", ObservableKind.IP, "2001:db8::1"),
+        ("hxxps://evil[.]example[.]com/x", ObservableKind.URL, "https://evil.example.com/x"),
+        ("bad[at]evil.com", ObservableKind.EMAIL, "bad@evil.com"),
+        ("d41d8cd98f00b204e9800998ecf8427e", ObservableKind.MD5, "d41d8cd98f00b204e9800998ecf8427e"),
+        ("cve-2024-3094", ObservableKind.CVE, "CVE-2024-3094"),
+        ("Example.COM", ObservableKind.DOMAIN, "example.com"),
+        ("user:alice", ObservableKind.USER, "alice"),
+        ("host:WEB-01", ObservableKind.HOST, "web-01"),
+    ],
+)
+def test_classify_typed_indicators(typed: str, kind: ObservableKind, value: str) -> None:
+    found = ioc.classify(typed)
+    assert found is not None
+    assert (found.kind, found.value) == (kind, value)
+
+
+def test_classify_rejects_nonsense() -> None:
+    assert ioc.classify("not an indicator") is None
+    assert ioc.classify("ip:not-an-ip") is None
