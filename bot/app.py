@@ -12,12 +12,14 @@ from aiohttp import web
 
 from bot.cases import CaseService, IngestOutcome
 from bot.core.errors import ConfigError
-from bot.core.models import Alert, AlertStatus
+from bot.core.models import Alert, AlertStatus, format_time, utcnow
 from bot.core.ports import ContainmentKind
+from bot.core.tasks import TaskSupervisor
 from bot.enrichment import CaseEnricher, EnrichmentService
 from bot.intake.pipeline import Limits, SourceSpec
 from bot.server import AlertEndpoint, IntakeConfig, build_app
 from bot.settings import Settings
+from bot.store import intel
 from bot.store.db import Database
 from connectors import Registry, build_registry
 
@@ -86,8 +88,17 @@ class App:
         self.connectors = registry(settings)
         self.enrichment = enrichment_service(settings, self.connectors, self.db)
         self.enricher = CaseEnricher(self.enrichment, self.db) if settings.enrichment.auto else None
+        self.tasks = TaskSupervisor()
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+
+    async def _purge_cache_hourly(self) -> None:
+        while True:
+            now = format_time(utcnow())
+            purged = await self.db.write(lambda conn: intel.purge_cache_tx(conn, now))
+            if purged:
+                logger.info("Purged %d expired intel cache entries", purged)
+            await asyncio.sleep(3600)
 
     def _ingested(self, alerts: Sequence[Alert], outcomes: Sequence[IngestOutcome]) -> None:
         if self.enricher is None:
@@ -101,6 +112,7 @@ class App:
         await self.db.open()
         if self.enricher is not None:
             await self.enricher.start()
+        self.tasks.spawn(self._purge_cache_hourly(), name="purge-intel-cache")
         config = IntakeConfig(
             sources=source_specs(self.settings),
             max_body_bytes=self.settings.server.max_body_bytes,
@@ -135,6 +147,7 @@ class App:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.tasks.aclose()
         if self.enricher is not None:
             await self.enricher.aclose()
         await self.connectors.aclose()

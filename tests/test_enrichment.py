@@ -208,3 +208,26 @@ async def test_concurrent_enrichments_share_the_cache_writer(db: Database, concu
     assert all(r[0].level is VerdictLevel.MALICIOUS for r in results)
     async with db.reader.execute("SELECT count(*) FROM intel_cache") as cursor:
         assert (await cursor.fetchone())[0] == 1  # type: ignore[index]
+
+
+async def test_expired_cache_rows_are_purged_at_start(tmp_path: Path) -> None:
+    settings = validate({"database": str(tmp_path / "db.sqlite"), "server": {"port": 0}})
+    db = Database(settings.database_path)
+    await db.open()
+
+    def seed(conn: object) -> None:
+        conn.execute(  # type: ignore[attr-defined]
+            "INSERT INTO intel_cache VALUES ('x', 'c', 'ip', '1.2.3.4', '{}', '2020-01-01T00:00:00.000000Z',"
+            " '2020-01-02T00:00:00.000000Z'), ('x', 'c', 'ip', '5.6.7.8', '{}', '2020-01-01T00:00:00.000000Z',"
+            " '2999-01-01T00:00:00.000000Z')"
+        )
+
+    await db.write(seed)
+    await db.close()
+    app = App(settings)
+    await app.start()
+    await asyncio.sleep(0.1)
+    async with app.db.reader.execute("SELECT value FROM intel_cache") as cursor:
+        remaining = [r[0] for r in await cursor.fetchall()]
+    await app.stop()
+    assert remaining == ["5.6.7.8"]
