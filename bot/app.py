@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Sequence
+from functools import partial
 
 from aiohttp import web
 
@@ -95,7 +96,7 @@ class App:
     async def _purge_cache_hourly(self) -> None:
         while True:
             now = format_time(utcnow())
-            purged = await self.db.write(lambda conn: intel.purge_cache_tx(conn, now))
+            purged = await self.db.write(partial(intel.purge_cache_tx, now=now))
             if purged:
                 logger.info("Purged %d expired intel cache entries", purged)
             await asyncio.sleep(3600)
