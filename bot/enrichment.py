@@ -17,6 +17,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from bot.core.errors import ConnectorAuthError, ConnectorError
@@ -105,6 +106,8 @@ class EnrichmentService:
         self._cache_ttl = cache_ttl
         self._negative_ttl = negative_ttl
         self._internal_domains = tuple(d.lower().strip(".") for d in internal_domains)
+        # Single flight: concurrent requests for the same lookup share one vendor call.
+        self._in_flight: dict[store.CacheKey, asyncio.Task[Verdict]] = {}
 
     @property
     def sources(self) -> list[str]:
@@ -154,17 +157,13 @@ class EnrichmentService:
                 verdicts[index].append(cached[key])
                 from_cache[index].append(lookup.name)
             else:
-                task = asyncio.create_task(lookup.lookup(plans[index].observable), name=f"lookup {lookup.name}")
-                pending[task] = (key, index, lookup)
+                pending[self._shared_lookup(key, lookup, plans[index].observable)] = (key, index, lookup)
 
-        fresh: list[store.CacheEntry] = []
         if pending:
-            done, late = await asyncio.wait(pending, timeout=self._deadline)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
-            finished = utcnow()
-            for task, (key, index, lookup) in pending.items():
+            # Not cancelled at the deadline: a lookup may be shared with other requests, and a late answer
+            # still lands in the cache for the next one.
+            _, late = await asyncio.wait(pending, timeout=self._deadline)
+            for task, (_key, index, lookup) in pending.items():
                 if task in late:
                     failures[index].append(Failure(lookup.name, f"no answer within {self._deadline:g}s"))
                     continue
@@ -173,9 +172,6 @@ class EnrichmentService:
                     failures[index].append(outcome)
                     continue
                 verdicts[index].append(outcome)
-                fresh.append(self._cache_entry(key, outcome, finished))
-        if fresh and self._db is not None:
-            await self._db.write_batched(store.put_cache_tx, fresh)
 
         reports = []
         for i, plan in enumerate(plans):
@@ -192,6 +188,28 @@ class EnrichmentService:
                 )
             )
         return reports
+
+    def _shared_lookup(self, key: store.CacheKey, lookup: IntelLookup, observable: Observable) -> asyncio.Task[Verdict]:
+        task = self._in_flight.get(key)
+        if task is None:
+            task = asyncio.create_task(self._lookup_and_cache(key, lookup, observable), name=f"lookup {lookup.name}")
+            self._in_flight[key] = task
+            task.add_done_callback(partial(self._landed, key))
+        return task
+
+    def _landed(self, key: store.CacheKey, task: asyncio.Task[Verdict]) -> None:
+        self._in_flight.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved here: a late failure nobody awaited is reported by its requester only
+
+    async def _lookup_and_cache(self, key: store.CacheKey, lookup: IntelLookup, observable: Observable) -> Verdict:
+        # A lookup nobody waits for any more still ends: the vendor's own timeout bounds it, and this caps it.
+        async with asyncio.timeout(max(self._deadline * 3, 60)):
+            verdict = await lookup.lookup(observable)
+        if self._db is not None:
+            # Cached before the lookup leaves the in-flight table, so no request can slip between the two.
+            await self._db.write_batched(store.put_cache_tx, [self._cache_entry(key, verdict, utcnow())])
+        return verdict
 
     @staticmethod
     def _outcome(task: asyncio.Task[Verdict], lookup: IntelLookup) -> Verdict | Failure:
