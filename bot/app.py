@@ -8,6 +8,7 @@ import logging
 import signal
 from collections.abc import Sequence
 from functools import partial
+from pathlib import Path
 
 from aiohttp import web
 
@@ -23,6 +24,9 @@ from bot.settings import Settings
 from bot.store import intel
 from bot.store.db import Database
 from connectors import Registry, build_registry
+from playbooks.engine.approvals import Access, Guardrails
+from playbooks.engine.loader import LoadedPlaybook, PlaybookInvalid, load_all
+from playbooks.engine.runner import Engine
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +83,21 @@ def enrichment_service(settings: Settings, connectors: Registry, db: Database | 
     )
 
 
+def load_playbooks(settings: Settings) -> list[LoadedPlaybook]:
+    """The shipped playbooks plus those in ``playbooks_dir``; invalid files are a config error naming them."""
+    extra = [Path(settings.playbooks_dir)] if settings.playbooks_dir else []
+    try:
+        return load_all(extra)
+    except PlaybookInvalid as err:
+        raise ConfigError([f"playbooks_dir: {problem}" for problem in err.problems]) from None
+
+
+def guardrails(settings: Settings) -> Guardrails:
+    """The critical-asset guardrails."""
+    g = settings.guardrails
+    return Guardrails(g.critical_hosts, g.critical_users, g.critical_ips, g.critical_min_approvals)
+
+
 class App:
     """The running bot: owns the database, the connectors, background enrichment and the HTTP site."""
 
@@ -89,6 +108,15 @@ class App:
         self.connectors = registry(settings)
         self.enrichment = enrichment_service(settings, self.connectors, self.db)
         self.enricher = CaseEnricher(self.enrichment, self.db) if settings.enrichment.auto else None
+        self.engine = Engine(
+            db=self.db,
+            cases=self.cases,
+            enrichment=self.enrichment,
+            responders=self.connectors,
+            playbooks=load_playbooks(settings),
+            access=Access(settings.access.roles),
+            guardrails=guardrails(settings),
+        )
         self.tasks = TaskSupervisor()
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
@@ -102,11 +130,11 @@ class App:
             await asyncio.sleep(3600)
 
     def _ingested(self, alerts: Sequence[Alert], outcomes: Sequence[IngestOutcome]) -> None:
-        if self.enricher is None:
-            return
-        for alert, outcome in zip(alerts, outcomes, strict=True):
-            if not outcome.duplicate and alert.status is AlertStatus.FIRING:
-                self.enricher.submit(outcome.case_id, alert.observables)
+        if self.enricher is not None:
+            for alert, outcome in zip(alerts, outcomes, strict=True):
+                if not outcome.duplicate and alert.status is AlertStatus.FIRING:
+                    self.enricher.submit(outcome.case_id, alert.observables)
+        self.engine.on_ingested(alerts, outcomes)
 
     async def start(self) -> None:
         """Open the store, start enrichment and start serving."""
@@ -114,6 +142,7 @@ class App:
         if self.enricher is not None:
             await self.enricher.start()
         self.tasks.spawn(self._purge_cache_hourly(), name="purge-intel-cache")
+        await self.engine.start()
         config = IntakeConfig(
             sources=source_specs(self.settings),
             max_body_bytes=self.settings.server.max_body_bytes,
@@ -148,6 +177,7 @@ class App:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.engine.aclose()
         await self.tasks.aclose()
         if self.enricher is not None:
             await self.enricher.aclose()

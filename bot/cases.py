@@ -13,11 +13,13 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import orjson
 
-from bot.core.models import Alert, AlertStatus, Case, CaseStatus, TimelineEvent, format_time, utcnow
+from bot.core.errors import NotFound, UserInputError
+from bot.core.models import Alert, AlertStatus, Case, CaseStatus, Severity, TimelineEvent, format_time, utcnow
 from bot.store import cases as repo
 from bot.store import intel
 from bot.store.db import Database
@@ -197,6 +199,72 @@ class CaseService:
         batch.timeline.append(case.id, "alert_added", actor, _alert_event(alert, alert_id, case.alert_count), now)
         return IngestOutcome(alert_id=alert_id, case_id=case.id, opened=opened)
 
+    async def record(self, case_id: int, type_: str, actor: str, data: Mapping[str, Any]) -> TimelineEvent:
+        """Append one event to a case timeline."""
+        now = format_time(utcnow())
+        return await self._db.write(partial(_record_tx, case_id=case_id, type_=type_, actor=actor, data=data, now=now))
+
+    async def update(
+        self,
+        case_id: int,
+        *,
+        actor: str,
+        status: CaseStatus | None = None,
+        severity: Severity | None = None,
+        assignee: str | None = None,
+        tags: Sequence[str] = (),
+        reason: str | None = None,
+    ) -> list[str]:
+        """Change case fields, each change a timeline event; return what changed.
+
+        Raises:
+            UserInputError: a status change the life cycle does not allow.
+            NotFound: no such case.
+
+        """
+        now = format_time(utcnow())
+
+        def change(conn: sqlite3.Connection) -> list[str]:
+            row = conn.execute("SELECT status, severity, assignee, tags FROM cases WHERE id = ?", (case_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no case {case_id}")
+            changed: list[str] = []
+            old_status, old_severity, old_assignee = CaseStatus(row[0]), Severity(row[1]), row[2]
+            if status is not None and status is not old_status:
+                check_transition(old_status, status)
+                conn.execute("UPDATE cases SET status = ?, updated_at = ? WHERE id = ?", (str(status), now, case_id))
+                data = {"from": str(old_status), "to": str(status), "reason": reason}
+                repo.append_event_tx(conn, case_id, "status_changed", actor, data, now)
+                changed.append("status")
+            if severity is not None and severity is not old_severity:
+                conn.execute(
+                    "UPDATE cases SET severity = ?, updated_at = ? WHERE id = ?", (str(severity), now, case_id)
+                )
+                data = {"from": str(old_severity), "to": str(severity), "reason": reason}
+                repo.append_event_tx(conn, case_id, "severity_changed", actor, data, now)
+                changed.append("severity")
+            if assignee is not None and assignee != old_assignee:
+                conn.execute("UPDATE cases SET assignee = ?, updated_at = ? WHERE id = ?", (assignee, now, case_id))
+                repo.append_event_tx(conn, case_id, "assigned", actor, {"from": old_assignee, "to": assignee}, now)
+                changed.append("assignee")
+            current = orjson.loads(row[3])
+            added = [t for t in dict.fromkeys(tags) if t not in current]
+            if added:
+                conn.execute(
+                    "UPDATE cases SET tags = ?, updated_at = ? WHERE id = ?",
+                    (orjson.dumps(current + added).decode(), now, case_id),
+                )
+                repo.append_event_tx(conn, case_id, "tagged", actor, {"tags": added}, now)
+                changed.append("tags")
+            return changed
+
+        return await self._db.write(change)
+
+    async def add_note(self, case_id: int, actor: str, text: str) -> TimelineEvent:
+        """Add a note to a case."""
+        await self.get(case_id)
+        return await self.record(case_id, "note_added", actor, {"text": text})
+
     async def list_cases(self, *, status: CaseStatus | None = None, limit: int = 100) -> list[Case]:
         """Newest cases first."""
         return await repo.list_cases(self._db.reader, status=status, limit=limit)
@@ -228,6 +296,27 @@ class CaseService:
         """Check a case's hash chain; the first broken link, or None."""
         await self.get(case_id)
         return repo.verify_chain(await self.timeline(case_id))
+
+
+def check_transition(old: CaseStatus, new: CaseStatus) -> None:
+    """Allow only the case life cycle's moves: new → triage → waiting → contained → closed, and reopening."""
+    match (old, new):
+        case (CaseStatus.CLOSED, CaseStatus.TRIAGE):
+            return  # reopen
+        case (CaseStatus.CLOSED, _):
+            raise UserInputError("a closed case can only be reopened (to triage)")
+        case (_, CaseStatus.NEW):
+            raise UserInputError("a case cannot go back to new")
+        case (_, _):
+            return
+
+
+def _record_tx(
+    conn: sqlite3.Connection, *, case_id: int, type_: str, actor: str, data: Mapping[str, Any], now: str
+) -> TimelineEvent:
+    event = repo.append_event_tx(conn, case_id, type_, actor, data, now)
+    repo.touch_case_tx(conn, case_id, now)
+    return event
 
 
 def _alert_event(alert: Alert, alert_id: int, count: int) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from bot.core.errors import ConfigError
-from bot.core.models import ObservableKind, Severity
+from bot.core.models import ObservableKind, Severity, parse_duration
 from bot.intake.parsers import FORMATS
 from bot.intake.parsers.base import FormatOptions, GenericMapping, ObservablePath
 from connectors import CATALOGUE, DEFAULT_CONNECTORS, settings_model
@@ -37,21 +37,6 @@ from connectors import CATALOGUE, DEFAULT_CONNECTORS, settings_model
 CONFIG_ENV = "SOARBOT_CONFIG"
 DEFAULT_DATA_DIR = Path("data")
 SOURCE_TOKENS_FILE = "source-tokens.json"
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(value: object) -> timedelta:
-    """Read ``90``, ``30s``, ``15m``, ``1h``, ``2d`` (a bare number is seconds)."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    if isinstance(value, str) and (match := _DURATION.match(value)):
-        return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2) or "s"])
-    raise ValueError("expected a duration such as 30s, 15m, 1h or 2d")
-
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
@@ -186,6 +171,33 @@ class ResponseSettings(_Model):
     firewall: str | None = None
 
 
+class AccessSettings(_Model):
+    """Who may do what: ``roles.<role>`` lists chat user ids (``responder`` approves containment by default)."""
+
+    roles: dict[str, list[str]] = {}
+
+
+class GuardrailSettings(_Model):
+    """Critical assets: requests that touch them need more approvals and are flagged."""
+
+    critical_hosts: list[str] = []
+    critical_users: list[str] = []
+    critical_ips: list[str] = []
+    critical_min_approvals: int = Field(default=2, ge=1, le=10)
+
+    @field_validator("critical_ips")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for net in value:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError as err:
+                raise ValueError(f"{net!r} is not an IP address or network") from err
+        return value
+
+
 class Settings(_Model):
     """The whole configuration file."""
 
@@ -199,6 +211,9 @@ class Settings(_Model):
     intake: IntakeSettings = IntakeSettings()
     enrichment: EnrichmentSettings = EnrichmentSettings()
     response: ResponseSettings = ResponseSettings()
+    access: AccessSettings = AccessSettings()
+    guardrails: GuardrailSettings = GuardrailSettings()
+    playbooks_dir: str | None = None
     # Raw mappings here; validate() replaces them with each connector's own settings model.
     connectors: dict[str, Any] = {}
 

@@ -41,7 +41,7 @@ async def test_enrich_json_then_cached(tmp_path: Path) -> None:
         assert any(s["source"] == "abuseipdb" for s in private["skipped"])
 
         code, out, _ = await soarbot("enrich", "--json", "118.25.6.39", "--config", path)
-        assert json.loads(out)[0]["cached"] == ["abuseipdb"]
+        assert "abuseipdb" in json.loads(out)[0]["cached"]
         code, out, _ = await soarbot("enrich", "118.25.6.39", "--config", path)  # the table form
         assert code == 0 and "malicious" in out
     assert [r.query["ipAddress"] for r in vendor.requests] == ["118.25.6.39"]

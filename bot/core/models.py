@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -99,6 +100,11 @@ class Observable:
         """Plain JSON form."""
         return {"kind": str(self.kind), "value": self.value, "role": self.role, "internal": self.internal}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Observable:
+        """Read :meth:`to_dict` output (extra keys, such as a verdict, are ignored)."""
+        return cls(ObservableKind(data["kind"]), str(data["value"]), data.get("role"), bool(data.get("internal")))
+
 
 @dataclass(frozen=True, slots=True)
 class Alert:
@@ -145,6 +151,7 @@ class Case:
     created_at: datetime
     updated_at: datetime
     assignee: str | None = None
+    tags: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON form (times as ISO 8601 UTC)."""
@@ -162,6 +169,7 @@ class Case:
             "last_seen": format_time(self.last_seen),
             "created_at": format_time(self.created_at),
             "updated_at": format_time(self.updated_at),
+            "tags": list(self.tags),
         }
 
 
@@ -223,3 +231,18 @@ def parse_time(text: str) -> datetime:
     """Read a time written by :func:`format_time` (or any ISO 8601 with an offset)."""
     parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object) -> timedelta:
+    """Read ``90``, ``30s``, ``15m``, ``1h``, ``2d`` (a bare number is seconds)."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2) or "s"])
+    raise ValueError("expected a duration such as 30s, 15m, 1h or 2d")

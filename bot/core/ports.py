@@ -194,3 +194,84 @@ class Notifier(Connector, Protocol):
     async def notify(self, event: Mapping[str, Any], *, idempotency_key: str) -> ActionResult:
         """Deliver ``event`` once."""
         ...
+
+
+class Responders(Protocol):
+    """The response side of the connector registry, as the playbook engine sees it."""
+
+    containment: dict[ContainmentKind, Containment]
+    ticketing: Ticketing | None
+    notifier: Notifier | None
+
+
+# --- chat, platform-neutral -------------------------------------------------------------------------------
+
+
+class ButtonStyle(StrEnum):
+    """How a button looks."""
+
+    DEFAULT = "default"
+    PRIMARY = "primary"
+    DANGER = "danger"
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """A button on a card; ``action`` names the handler (``approval.approve``), ``value`` its argument."""
+
+    label: str
+    action: str
+    value: str
+    style: ButtonStyle = ButtonStyle.DEFAULT
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """A platform-neutral message: adapters render it as Block Kit or an embed. All text is untrusted."""
+
+    title: str
+    text: str = ""
+    fields: tuple[tuple[str, str], ...] = ()
+    buttons: tuple[Button, ...] = ()
+    footer: str = ""
+    severity: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRef:
+    """Where a card was posted, so it can be updated."""
+
+    platform: str
+    conversation: str
+    id: str
+
+    def to_dict(self) -> dict[str, str]:
+        """Plain JSON form."""
+        return {"platform": self.platform, "conversation": self.conversation, "id": self.id}
+
+
+class ChatOut(Protocol):
+    """The engine's way to talk to people; ``destination`` is ``alerts``, ``case`` or a channel name."""
+
+    async def post(self, destination: str, card: Card, *, case_id: int | None = None) -> MessageRef | None:
+        """Post a card; None when no chat platform is connected."""
+        ...
+
+    async def update(self, ref: MessageRef, card: Card) -> None:
+        """Replace a posted card."""
+        ...
+
+    async def whisper(self, user: str, text: str, *, where: MessageRef | None = None) -> None:
+        """Tell one user something only they see."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonClicked:
+    """Someone pressed a button (``reason`` comes from a follow-up form, e.g. deny-with-reason)."""
+
+    user: str
+    action: str
+    value: str
+    message: MessageRef | None = None
+    reason: str | None = None

@@ -32,7 +32,7 @@ from bot.core.models import (
 
 _CASE_COLUMNS = (
     "id, title, status, severity, assignee, source, rule, fingerprint, alert_count, "
-    "first_seen, last_seen, created_at, updated_at"
+    "first_seen, last_seen, created_at, updated_at, tags"
 )
 
 
@@ -51,6 +51,7 @@ def _case(row: Sequence[Any]) -> Case:
         last_seen=parse_time(row[10]),
         created_at=parse_time(row[11]),
         updated_at=parse_time(row[12]),
+        tags=tuple(orjson.loads(row[13])),
     )
 
 
@@ -218,6 +219,11 @@ def _chained(
     return TimelineEvent(
         case_id, seq, type_, at, actor, stored, prev_hash, chain_hash(prev_hash, type_, at, actor, stored)
     )
+
+
+def touch_case_tx(conn: sqlite3.Connection, case_id: int, at: str) -> None:
+    """Mark a case as updated."""
+    conn.execute("UPDATE cases SET updated_at = ? WHERE id = ?", (at, case_id))
 
 
 def append_event_tx(

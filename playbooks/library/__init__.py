@@ -1,0 +1,1 @@
+"""The shipped playbooks (YAML files beside this module)."""
