@@ -1,4 +1,4 @@
-"""The ``soarbot`` command line: run, check-config [--probe], enrich, case …, alert send.
+"""The ``soarbot`` command line: run, check-config [--probe], enrich, case …, playbook validate/test, alert send.
 
 Every command takes ``--config PATH`` (before or after the sub-command). Exit codes: 0 success, 1 failure
 (unknown case, broken chain, refused delivery), 2 invalid configuration or usage.
@@ -24,9 +24,15 @@ from bot import __version__
 from bot.app import case_service, enrichment_service, open_database, registry, serve
 from bot.core.errors import ConfigError, ConnectorError, StoreUnavailable, UserInputError
 from bot.core.models import CaseStatus
+from bot.core.ports import VerdictLevel
 from bot.intake.ioc import classify
+from bot.intake.parsers import FORMATS
+from bot.intake.pipeline import SourceSpec, build_alerts, decode
 from bot.settings import Loaded, load
 from bot.store.cases import verify_chain
+from connectors import build_registry
+from playbooks.engine.dryrun import DryRun, dry_run
+from playbooks.engine.loader import LoadedPlaybook, PlaybookInvalid, load_file
 
 logger = logging.getLogger("soarbot")
 
@@ -67,6 +73,24 @@ def _parser() -> argparse.ArgumentParser:
     verify = case_commands.add_parser("verify", parents=[common], help="verify a case timeline's hash chain")
     verify.add_argument("id", type=int, nargs="?")
     verify.add_argument("--export", metavar="FILE", help="verify an exported JSON file instead of the database")
+
+    playbook = commands.add_parser("playbook", parents=[common], help="validate and dry-run playbooks")
+    playbook_commands = playbook.add_subparsers(dest="playbook_command", required=True, metavar="ACTION")
+    validate_cmd = playbook_commands.add_parser("validate", parents=[common], help="check playbook files")
+    validate_cmd.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    dry = playbook_commands.add_parser("test", parents=[common], help="dry-run a playbook on a sample alert")
+    dry.add_argument("path", type=Path, metavar="PATH")
+    dry.add_argument("--alert", required=True, type=Path, metavar="FILE", help="a sample alert body")
+    dry.add_argument("--source", required=True, metavar="FORMAT", help="the alert's format (splunk, elastic, ...)")
+    dry.add_argument("--answer", choices=["approve", "deny"], default="approve", help="how approvals are answered")
+    dry.add_argument(
+        "--verdict",
+        action="append",
+        default=[],
+        metavar="VALUE=LEVEL",
+        help="force an indicator's verdict (malicious, suspicious, benign), e.g. 203.0.113.5=malicious",
+    )
+    dry.add_argument("--json", action="store_true", help="print JSON")
 
     alert = commands.add_parser("alert", parents=[common], help="send alerts")
     alert_commands = alert.add_subparsers(dest="alert_command", required=True, metavar="ACTION")
@@ -128,6 +152,10 @@ def _dispatch(args: argparse.Namespace, loaded: Loaded) -> int:
             return asyncio.run(handlers[args.case_command](args, loaded))
         case "alert":
             return asyncio.run(_alert_send(args, loaded))
+        case "playbook" if args.playbook_command == "validate":
+            return _playbook_validate(args.paths)
+        case "playbook":
+            return asyncio.run(_playbook_test(args, loaded))
     raise AssertionError(args.command)
 
 
@@ -333,6 +361,86 @@ async def _alert_send(args: argparse.Namespace, loaded: Loaded) -> int:
         raise UserInputError(f"cannot reach {url}: {error.__class__.__name__}; is `soarbot run` up?") from None
     print(f"{response.status_code} {response.text}")
     return 0 if response.is_success else 1
+
+
+def _playbook_validate(paths: Sequence[Path]) -> int:
+    failed = 0
+    for path in paths:
+        files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")) if path.is_dir() else [path]
+        for file in files:
+            try:
+                playbook = load_file(file)
+            except PlaybookInvalid as error:
+                failed += 1
+                for problem in error.problems:
+                    print(problem)
+                continue
+            print(f"{file}: ok ({playbook.name} v{playbook.version}, {len(playbook.all_steps())} steps)")
+    return 1 if failed else 0
+
+
+async def _playbook_test(args: argparse.Namespace, loaded: Loaded) -> int:
+    try:
+        playbook = load_file(args.path)
+    except PlaybookInvalid as error:
+        for problem in error.problems:
+            print(problem)
+        return 1
+    if args.source not in FORMATS:
+        raise UserInputError(f"unknown format {args.source!r}; use one of {', '.join(FORMATS)}")
+    verdicts = {}
+    for item in args.verdict:
+        value, _, level = item.rpartition("=")
+        try:
+            verdicts[value] = VerdictLevel(level)
+        except ValueError:
+            raise UserInputError(f"--verdict {item!r}: use VALUE=malicious|suspicious|benign|unknown") from None
+    try:
+        body = await asyncio.to_thread(args.alert.read_bytes)
+    except OSError as error:
+        raise UserInputError(f"{args.alert}: cannot read ({error.strerror})") from None
+    spec = SourceSpec(name=args.source, format=args.source)
+    alerts = build_alerts(spec, decode(body), body)
+    # Offline intel and the simulated responders only: a dry run reaches no vendor and changes nothing.
+    connectors = build_registry(
+        {"offline": loaded.settings.connectors["offline"], "simulated": loaded.settings.connectors["simulated"]}
+    )
+    try:
+        reports = await dry_run(
+            LoadedPlaybook(playbook, str(args.path)),
+            alerts,
+            lookups=connectors.intel,
+            responders=connectors,
+            answer=args.answer,
+            verdicts=verdicts,
+        )
+    finally:
+        await connectors.aclose()
+    if args.json:
+        print(json.dumps([r.to_dict() for r in reports], indent=2, default=str))
+        return 0
+    for report in reports:
+        _print_dry_run(playbook.name, report)
+    return 0
+
+
+def _print_dry_run(name: str, report: DryRun) -> None:
+    print(f"Playbook {name} on alert {report.alert!r}")
+    if not report.matched:
+        print("  does not trigger: " + "; ".join(report.reasons))
+        return
+    print(f"  run {report.status}" + (f": {report.error}" if report.error else ""))
+    for step, status, _ in report.steps:
+        print(f"  step {step}: {status}")
+    for a in report.approvals:
+        flag = " [critical asset]" if a.critical else ""
+        print(f"  approval #{a.id}: {a.action} {a.target} needs {a.required}{flag} -> {a.status}")
+    for card in report.cards:
+        buttons = f" [{', '.join(b.label for b in card.card.buttons)}]" if card.card.buttons else ""
+        print(f"  card to {card.destination}: {card.card.title}{buttons}")
+    for data in report.to_dict()["actions"]:
+        result = data.get("result") or {}
+        print(f"  action: {data['action']} {data['target']} via {data['connector']}: {result.get('message', '')}")
 
 
 def render_markdown(exported: dict[str, Any]) -> str:

@@ -209,3 +209,10 @@ def reschedule_tx(conn: sqlite3.Connection, approval_id: int, remind_at: str | N
         "UPDATE approvals SET remind_at = ?, escalation_level = ? WHERE id = ? AND status = 'pending'",
         (remind_at, escalation_level, approval_id),
     )
+
+
+async def for_run(db: aiosqlite.Connection, run_id: int) -> list[ApprovalRow]:
+    """Every approval a run asked for, in order."""
+    query = f"SELECT {_COLUMNS} FROM approvals WHERE run_id = ? ORDER BY id"  # noqa: S608 - constant columns
+    async with db.execute(query, (run_id,)) as cursor:
+        return [_row(r) for r in await cursor.fetchall()]

@@ -118,29 +118,40 @@ def alert_context(alert: Alert, case: Case | None, alert_id: int | None) -> dict
     }
 
 
-def matches(playbook: Playbook, alert: Alert, outcome: IngestOutcome, context: Mapping[str, Any]) -> bool:
-    """True when ``playbook``'s trigger accepts this newly stored alert."""
+def mismatches(playbook: Playbook, alert: Alert, outcome: IngestOutcome, context: Mapping[str, Any]) -> list[str]:
+    """Why ``playbook``'s trigger does not accept this newly stored alert (empty when it does)."""
     trigger = playbook.trigger
-    if not playbook.enabled or alert.status is not AlertStatus.FIRING or outcome.duplicate:
-        return False
+    reasons = []
+    if not playbook.enabled:
+        reasons.append("the playbook is disabled")
+    if alert.status is not AlertStatus.FIRING or outcome.duplicate:
+        reasons.append("the alert is a resolve notice or a resend")
     if trigger.on == "case" and not outcome.opened:
-        return False
+        reasons.append("the alert joined an existing case (trigger.on is case)")
     if trigger.sources and alert.source not in trigger.sources:
-        return False
+        reasons.append(f"source {alert.source} is not in trigger.sources")
     if trigger.formats and alert.format not in trigger.formats:
-        return False
+        reasons.append(f"format {alert.format} is not in trigger.formats")
     if alert.severity.rank < trigger.min_severity.rank:
-        return False
+        reasons.append(f"severity {alert.severity} is below trigger.min_severity {trigger.min_severity}")
     fields = context["alert"]
     for key, wanted in trigger.match.items():
         value = str(fields.get(key) or "").lower()
         options = [wanted] if isinstance(wanted, str) else wanted
         if value not in {o.lower() for o in options}:
-            return False
+            reasons.append(f"trigger.match.{key}: {value!r} is not one of {options}")
     kinds = {o.kind for o in alert.observables}
-    if any(kind not in kinds for kind in trigger.observables):
-        return False
-    return expressions.truthy(trigger.when, context)
+    missing = [str(kind) for kind in trigger.observables if kind not in kinds]
+    if missing:
+        reasons.append(f"no indicator of kind {', '.join(missing)}")
+    if not reasons and not expressions.truthy(trigger.when, context):
+        reasons.append("trigger.when is false")
+    return reasons
+
+
+def matches(playbook: Playbook, alert: Alert, outcome: IngestOutcome, context: Mapping[str, Any]) -> bool:
+    """True when ``playbook``'s trigger accepts this newly stored alert."""
+    return not mismatches(playbook, alert, outcome, context)
 
 
 class Engine:
@@ -172,6 +183,7 @@ class Engine:
         self._tick_every = tick_every
         self._clock = clock
         self._locks: dict[int, asyncio.Lock] = {}
+        self._timer: asyncio.Task[None] | None = None
 
     # --- life cycle ---------------------------------------------------------------------------------------
 
@@ -179,16 +191,20 @@ class Engine:
         """Resume runs interrupted by a stop or crash, and start the timer loop."""
         for run in await runs_store.runs_with_status(self.db.reader, "running"):
             self.tasks.spawn(self.advance(run.id), name=f"resume-run-{run.id}")
-        self.tasks.spawn(self._timers(), name="playbook-timers")
+        self._timer = asyncio.create_task(self._timers(), name="playbook-timers")
 
     async def aclose(self) -> None:
         """Stop the timer loop and in-flight runs (they resume at the next start)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            await asyncio.gather(self._timer, return_exceptions=True)
+            self._timer = None
         await self.tasks.aclose()
 
     async def idle(self) -> None:
         """Wait until no run is being advanced (tests and the dry run use this)."""
         # Polling is fine here: this is for tests and the dry run, never the hot path.
-        while len(self.tasks) > 1 or any(lock.locked() for lock in self._locks.values()):  # noqa: ASYNC110
+        while len(self.tasks) or any(lock.locked() for lock in self._locks.values()):  # noqa: ASYNC110
             await asyncio.sleep(0.01)
 
     def _now(self) -> str:

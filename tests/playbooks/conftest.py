@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bot.cases import CaseService, IngestOutcome
+from bot.chat.memory import MemoryChat
 from bot.core.models import Alert, Observable, ObservableKind, Severity
 from bot.core.ports import ContainmentKind, Verdict, VerdictLevel
 from bot.enrichment import EnrichmentService
@@ -21,7 +22,6 @@ from playbooks.engine.approvals import Access, Guardrails
 from playbooks.engine.loader import LoadedPlaybook, load_all, load_text
 from playbooks.engine.runner import Engine
 from tests.factories import make_alert
-from tests.fakes.chat import MemoryChat
 from tests.fakes.intel import RecordingLookup
 from tests.fakes.responders import RecordingContainment, Responders
 

@@ -1,0 +1,1 @@
+"""Chat: platform adapters (Slack, Discord) and the neutral message types they translate."""
