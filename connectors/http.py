@@ -31,6 +31,50 @@ USER_AGENT = f"soarbot/{__version__} (+https://github.com/soarbot/soarbot)"
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
+class _RedactUrls(logging.Filter):
+    """httpx logs every request's full URL at INFO; keep only the origin (paths and queries may hold secrets)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                f"{arg.scheme}://{arg.netloc.decode('ascii', 'replace')}/…" if isinstance(arg, httpx.URL) else arg
+                for arg in record.args
+            )
+        return True
+
+
+logging.getLogger("httpx").addFilter(_RedactUrls())
+
+
+class SecretQuery(httpx.AsyncBaseTransport):
+    """Add secret query parameters (``?key=…``) to the request on the wire only.
+
+    The request object the client logs, keeps on responses and quotes in exceptions never holds the secret.
+    """
+
+    def __init__(self, params: Mapping[str, str], inner: httpx.AsyncBaseTransport) -> None:
+        self._params = dict(params)
+        self._inner = inner
+
+    def __repr__(self) -> str:
+        return f"SecretQuery(names={sorted(self._params)}, inner={self._inner!r})"
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send a copy of ``request`` with the secret parameters merged in."""
+        wire = httpx.Request(
+            request.method,
+            request.url.copy_merge_params(self._params),
+            headers=request.headers,
+            stream=request.stream,
+            extensions=request.extensions,
+        )
+        return await self._inner.handle_async_request(wire)
+
+    async def aclose(self) -> None:
+        """Close the wrapped transport."""
+        await self._inner.aclose()
+
+
 def make_client(
     base_url: str,
     *,
@@ -39,18 +83,23 @@ def make_client(
     follow_redirects: bool = False,
     verify: bool = True,
     transport: httpx.AsyncBaseTransport | None = None,
+    query_secrets: Mapping[str, str] | None = None,
 ) -> httpx.AsyncClient:
     """Build a connector's long-lived client: base URL, explicit timeouts, pooled connections, our user agent.
 
     ``retries=1`` on the transport repeats only connection failures, where nothing reached the vendor.
+    ``query_secrets`` are keys that a vendor wants in the query string; they exist only on the wire.
     """
+    transport = transport or httpx.AsyncHTTPTransport(retries=1, verify=verify)
+    if query_secrets:
+        transport = SecretQuery(query_secrets, transport)
     return httpx.AsyncClient(
         base_url=base_url.rstrip("/"),
         headers={"User-Agent": USER_AGENT, **(headers or {})},
         timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
         limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
         follow_redirects=follow_redirects,
-        transport=transport or httpx.AsyncHTTPTransport(retries=1, verify=verify),
+        transport=transport,
     )
 
 

@@ -13,7 +13,7 @@ from bot.core.models import Observable, ObservableKind
 from bot.core.ports import Verdict, VerdictLevel
 from connectors import ConnectorSettings
 from connectors.http import RateLimiter, VendorHttp, Window, credential_id, make_client
-from connectors.shodan.client import BASE_URL, HostReport, KeyInQuery, ShodanClient
+from connectors.shodan.client import BASE_URL, HostReport, ShodanClient
 
 SUSPICIOUS_TAGS = frozenset({"malware", "c2", "compromised"})
 SUSPICIOUS_SCORE = 40
@@ -36,13 +36,12 @@ class Shodan:
 
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         key = settings.api_key.get_secret_value()
-        # The same default transport make_client would build, wrapped so the key only exists on the wire.
-        inner = transport or httpx.AsyncHTTPTransport(retries=1, verify=settings.verify_tls)
         client = make_client(
             settings.base_url or BASE_URL,
             timeout=settings.timeout,
             verify=settings.verify_tls,
-            transport=KeyInQuery(key, inner),
+            transport=transport,
+            query_secrets={"key": key},  # Shodan wants it in the query string; it exists only on the wire
         )
         self.http = VendorHttp(self.name, client, limiter=RateLimiter(Window(1, 1)))
         self.client = ShodanClient(self.http)

@@ -1,8 +1,8 @@
 """Shodan REST API: ``GET /shodan/host/{ip}?key=…`` (https://developer.shodan.io/api); host lookups cost no credits.
 
-Quirks: the API key travels in the **query string**, so :class:`KeyInQuery` adds it to the request only as it
-goes on the wire — the URL httpx logs, keeps on responses and puts in exceptions never holds it, and no
-message raised here quotes the vendor's text. An address Shodan has not scanned is 404 ``{"error": "No
+Quirks: the API key travels in the **query string**, so it is added to the request only as it goes on the
+wire (``make_client(query_secrets=…)``): the URL httpx logs, keeps on responses and puts in exceptions never
+holds it, and no message raised here quotes the vendor's text. An address Shodan has not scanned is 404 ``{"error": "No
 information available for that IP."}``; a bad key is 401 (often nginx's HTML page, not JSON); 402/403 mean the
 plan does not allow the call; about one request per second. In a host, ``asn`` is a string (``"AS15169"``),
 ``ports`` come unsorted and ``vulns`` is absent, not empty, when there are none.
@@ -15,40 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from bot.core.errors import ConnectorAuthError, ConnectorNotFound, ConnectorUnavailable
 from connectors.http import VendorHttp, json_body
 
 BASE_URL = "https://api.shodan.io"
 
 _CVE = re.compile(r"CVE-(\d{4})-(\d+)", re.IGNORECASE)
-
-
-class KeyInQuery(httpx.AsyncBaseTransport):
-    """Wrap a transport so each request gets ``key=<api key>`` on the wire only."""
-
-    def __init__(self, key: str, inner: httpx.AsyncBaseTransport) -> None:
-        self._key = key
-        self._inner = inner
-
-    def __repr__(self) -> str:
-        return f"KeyInQuery(inner={self._inner!r})"
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send a copy of ``request`` with the key added; the caller's request object keeps a keyless URL."""
-        wire = httpx.Request(
-            request.method,
-            request.url.copy_merge_params({"key": self._key}),
-            headers=request.headers,
-            stream=request.stream,
-            extensions=request.extensions,
-        )
-        return await self._inner.handle_async_request(wire)
-
-    async def aclose(self) -> None:
-        """Close the wrapped transport."""
-        await self._inner.aclose()
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +40,7 @@ class HostReport:
 
 
 class ShodanClient:
-    """Typed access to the host endpoint (the key is added by :class:`KeyInQuery`)."""
+    """Typed access to the host endpoint (the key is added on the wire by the client's transport)."""
 
     def __init__(self, http: VendorHttp) -> None:
         self.http = http

@@ -72,3 +72,24 @@ def test_breaker_opens_logs_once_and_recovers(caplog: pytest.LogCaptureFixture) 
     messages = [r.getMessage() for r in caplog.records]
     assert sum("circuit open" in m for m in messages) == 1
     assert sum("recovered" in m for m in messages) == 1
+
+
+async def test_httpx_request_logs_keep_only_the_origin(caplog: pytest.LogCaptureFixture) -> None:
+    import httpx
+
+    from connectors.http import make_client
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.params["key"] == "s3cret-query-key"  # the vendor does get it
+        return httpx.Response(200, json={})
+
+    client = make_client(
+        "https://hooks.example.com", transport=httpx.MockTransport(handler), query_secrets={"key": "s3cret-query-key"}
+    )
+    with caplog.at_level(logging.INFO, logger="httpx"):
+        await client.get("/services/T000/B000/s3cret-path-token", params={"q": "x"})
+    await client.aclose()
+    [record] = [r for r in caplog.records if r.name == "httpx"]
+    message = record.getMessage()
+    assert "https://hooks.example.com/…" in message
+    assert "s3cret" not in message
