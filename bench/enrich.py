@@ -3,7 +3,9 @@
 Prints per-alert enrichment latency p50/p95 (every lookup goes to the fakes) and the same alerts again from the
 cache. Targets: p50 at most 130 ms (the slowest single lookup, 100 ms, is the floor) and cached under 5 ms.
 
-    python bench/enrich.py [--alerts 100] [--concurrency 10] [--delay 0.1]
+    python bench/enrich.py [--alerts 100] [--concurrency 1] [--delay 0.1]
+
+The fakes (AbuseIPDB, VirusTotal, GreyNoise, URLhaus, ThreatFox, each 100 ms away) run in a child process.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import statistics
 import sys
 import tempfile
@@ -33,18 +36,54 @@ from tests.fakes.server import serve  # noqa: E402
 Setup = tuple[str, Callable[[float], web.Application], Callable[[str], dict[str, Any]]]
 
 
-def setups() -> list[Setup]:
-    """Every vendor whose fake accepts a delay knob."""
-    from tests.fakes import abuseipdb
+def delayed(app: web.Application, seconds: float) -> web.Application:
+    """Make every answer of a fake take ``seconds`` (a vendor 100 ms away)."""
 
-    found: list[Setup] = [
+    @web.middleware
+    async def slow(request: web.Request, handler: Any) -> web.StreamResponse:
+        await asyncio.sleep(seconds)
+        return await handler(request)
+
+    app.middlewares.insert(0, slow)
+    return app
+
+
+def setups() -> list[Setup]:
+    """Every intel vendor whose quota can be raised for a fake (RDAP and Shodan are quota-bound: left out)."""
+    from tests.fakes import abuseipdb, greynoise, threatfox, urlhaus, virustotal
+
+    return [
         (
             "abuseipdb",
-            lambda d: abuseipdb.app(delay=d),
-            lambda url: {"api_key": abuseipdb.GOOD_KEY, "base_url": f"{url}/api/v2"},
+            lambda d: delayed(abuseipdb.app(), d),
+            lambda url: {"api_key": abuseipdb.GOOD_KEY, "base_url": f"{url}/api/v2", "daily_limit": 100000},
+        ),
+        (
+            "virustotal",
+            lambda d: delayed(virustotal.app(), d),
+            lambda url: {
+                "api_key": virustotal.GOOD_KEY,
+                "base_url": f"{url}/api/v3",
+                "per_minute": 100000,
+                "per_day": 100000,
+            },
+        ),
+        (
+            "greynoise",
+            lambda d: delayed(greynoise.app(), d),
+            lambda url: {"api_key": greynoise.GOOD_KEY, "base_url": url, "per_day": 100000},
+        ),
+        (
+            "urlhaus",
+            lambda d: delayed(urlhaus.app(), d),
+            lambda url: {"auth_key": urlhaus.GOOD_KEY, "base_url": f"{url}/v1"},
+        ),
+        (
+            "threatfox",
+            lambda d: delayed(threatfox.app(), d),
+            lambda url: {"auth_key": threatfox.GOOD_KEY, "base_url": f"{url}/api/v1"},
         ),
     ]
-    return found
 
 
 def indicators(n: int) -> list[Observable]:
@@ -81,12 +120,28 @@ def summary(label: str, latencies: list[float]) -> str:
     return f"{label}: p50 {p50:.1f} ms  p95 {p95:.1f} ms  max {latencies[-1] * 1000:.1f} ms"
 
 
-async def run(args: argparse.Namespace) -> int:
+async def serve_fakes(delay: float) -> None:
+    """Child-process mode: serve every fake and print their URLs as one JSON line."""
     async with contextlib.AsyncExitStack() as stack:
+        urls = {}
+        for name, make_app, _ in setups():
+            urls[name] = (await stack.enter_async_context(serve(make_app(delay)))).url
+        print(json.dumps(urls), flush=True)
+        await asyncio.Event().wait()
+
+
+async def run(args: argparse.Namespace) -> int:
+    # The vendors run in their own process: their CPU is not ours, as with real vendors.
+    fakes = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--serve-fakes", "--delay", str(args.delay), stdout=asyncio.subprocess.PIPE
+    )
+    assert fakes.stdout is not None
+    urls = json.loads(await fakes.stdout.readline())
+    async with contextlib.AsyncExitStack() as stack:
+        stack.callback(fakes.terminate)
         configured: dict[str, Any] = {"offline": settings_model("offline").model_validate({})}
-        for name, make_app, make_settings in setups():
-            fake = await stack.enter_async_context(serve(make_app(args.delay)))
-            configured[name] = settings_model(name).model_validate(make_settings(fake.url))
+        for name, _, make_settings in setups():
+            configured[name] = settings_model(name).model_validate(make_settings(urls[name]))
         registry = build_registry(configured)
         stack.push_async_callback(registry.aclose)
         db = Database(Path(tempfile.mkdtemp(prefix="soarbot-enrich-")) / "bench.db")
@@ -108,9 +163,14 @@ async def run(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--alerts", type=int, default=100)
-    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--concurrency", type=int, default=1, help="alerts enriched at once")
     parser.add_argument("--delay", type=float, default=0.1)
-    return asyncio.run(run(parser.parse_args()))
+    parser.add_argument("--serve-fakes", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_fakes:
+        asyncio.run(serve_fakes(args.delay))
+        return 0
+    return asyncio.run(run(args))
 
 
 if __name__ == "__main__":

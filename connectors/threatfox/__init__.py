@@ -9,6 +9,7 @@ The hits of both are merged by IOC id.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Sequence
 from typing import Any
@@ -83,15 +84,20 @@ class ThreatFox:
     async def _ip_iocs(self, ip: str) -> tuple[Ioc, ...]:
         """IOCs for the bare address and for any ``ip:port`` on it (see the module docstring)."""
         found: dict[str, Ioc] = {}
-        try:
-            found.update((ioc.id, ioc) for ioc in await self.client.search_ioc(ip, exact=True))
-        except NoData as err:
-            if err.query_status not in NO_RESULT:
-                raise  # an illegal term stays illegal in a substring search
-        try:
-            substring = await self.client.search_ioc(ip, exact=False)
-        except NoData:
-            substring = ()
+        # Both searches at once: one round trip to the vendor, not two.
+        exact, loose = await asyncio.gather(
+            self.client.search_ioc(ip, exact=True), self.client.search_ioc(ip, exact=False), return_exceptions=True
+        )
+        if isinstance(exact, NoData):
+            if exact.query_status not in NO_RESULT:
+                raise exact  # an illegal term is illegal in the substring search too
+        elif isinstance(exact, BaseException):
+            raise exact
+        else:
+            found.update((ioc.id, ioc) for ioc in exact)
+        if isinstance(loose, BaseException) and not isinstance(loose, NoData):
+            raise loose
+        substring = () if isinstance(loose, BaseException) else loose
         for ioc in substring:
             if _on_address(ioc.ioc, ip):
                 found.setdefault(ioc.id, ioc)

@@ -108,10 +108,10 @@ async def test_miss_is_unknown(miss_status: str) -> None:
     assert verdict.summary == "not in ThreatFox"
 
 
-async def test_illegal_terms_are_unknown_and_not_searched_again() -> None:
+async def test_illegal_terms_are_unknown_not_errors() -> None:
     verdict, requests = await look(ObservableKind.IP, "::")
     assert verdict.level is VerdictLevel.UNKNOWN and "illegal_search_term" in verdict.summary
-    assert len(requests) == 1
+    assert len(requests) == 2  # the exact and substring searches go together, once each
     verdict, _ = await look(ObservableKind.MD5, "z" * 32)
     assert verdict.level is VerdictLevel.UNKNOWN and "illegal_hash" in verdict.summary
 
@@ -125,7 +125,8 @@ async def test_unknown_auth_key_is_an_auth_error(status: int) -> None:
         with pytest.raises(ConnectorAuthError):
             await lookup.check()
         await lookup.aclose()
-    assert len(vendor.requests) == 2  # one per call: neither retried nor searched again
+    # The IP lookup sends its exact and substring searches together (one round trip), check() one: none is retried.
+    assert len(vendor.requests) == 3
 
 
 async def test_429_is_retried() -> None:
