@@ -245,7 +245,10 @@ _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
 def expand_env(value: Any, env: Mapping[str, str], path: str = "") -> Any:
-    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of a parsed YAML tree (``$$`` is ``$``)."""
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of a parsed YAML tree (``$$`` is ``$``).
+
+    A value that is nothing but a reference expanding to "" becomes null, so ``${VAR:-}`` means "optional".
+    """
     if isinstance(value, dict):
         return {k: expand_env(v, env, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
     if isinstance(value, list):
@@ -263,7 +266,10 @@ def expand_env(value: Any, env: Mapping[str, str], path: str = "") -> Any:
             return default
         raise ConfigError([f"{path or '<root>'}: environment variable {name} is not set"])
 
-    return _VAR.sub(replace, value)
+    expanded = _VAR.sub(replace, value)
+    if expanded == "" and _VAR.fullmatch(value):
+        return None  # a value that is only ${VAR:-} with nothing set is absent, not an empty string
+    return expanded
 
 
 def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Loaded:

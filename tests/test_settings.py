@@ -28,18 +28,13 @@ def problems(path: Path, env: dict[str, str] | None = None) -> list[str]:
 
 
 def test_example_config_is_valid_with_its_variables_set() -> None:
-    env = {
-        name: "s3cret-token"
-        for name in (
-            "SPLUNK_TOKEN",
-            "WAZUH_TOKEN",
-            "ALERTMANAGER_TOKEN",
-            "GRAFANA_TOKEN",
-            "SENTINEL_TOKEN",
-            "CUSTOM_APP_TOKEN",
-        )
-    }
+    import re
+
+    names = set(re.findall(r"\$\{([A-Z_]+)\}", (ROOT / "config.example.yaml").read_text()))
+    env = {name: "s3cret-token" for name in names}
     settings = load(ROOT / "config.example.yaml", env).settings
+    assert set(settings.connectors) >= {"virustotal", "crowdstrike", "cloudflare", "jira", "offline", "simulated"}
+    assert settings.access.roles["responder"] == ["U0123RESP1", "U0123RESP2"]
     assert settings.sources["splunk"].token is not None
     assert settings.sources["splunk"].token.get_secret_value() == "s3cret-token"
     assert settings.sources["kibana"].hmac_secret is not None
@@ -50,8 +45,9 @@ def test_example_config_is_valid_with_its_variables_set() -> None:
 
 def test_env_expansion_with_defaults_and_escape() -> None:
     env = {"A": "one", "EMPTY": ""}
-    tree = {"x": "${A}", "y": ["${B:-two}", "$${A}"], "z": "${EMPTY:-fallback}", "n": 5}
-    assert expand_env(tree, env) == {"x": "one", "y": ["two", "${A}"], "z": "fallback", "n": 5}
+    tree = {"x": "${A}", "y": ["${B:-two}", "$${A}"], "z": "${EMPTY:-fallback}", "n": 5, "o": "${UNSET:-}"}
+    assert expand_env(tree, env) == {"x": "one", "y": ["two", "${A}"], "z": "fallback", "n": 5, "o": None}
+    assert expand_env("prefix-${UNSET:-}", env) == "prefix-"
 
 
 def test_env_value_cannot_inject_yaml(tmp_path: Path) -> None:
