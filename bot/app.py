@@ -107,7 +107,11 @@ class App:
         self.cases = case_service(settings, self.db)
         self.connectors = registry(settings)
         self.enrichment = enrichment_service(settings, self.connectors, self.db)
-        self.enricher = CaseEnricher(self.enrichment, self.db) if settings.enrichment.auto else None
+        self.enricher = (
+            CaseEnricher(self.enrichment, self.db, techniques=self.connectors.techniques)
+            if settings.enrichment.auto
+            else None
+        )
         self.engine = Engine(
             db=self.db,
             cases=self.cases,
@@ -133,7 +137,8 @@ class App:
         if self.enricher is not None:
             for alert, outcome in zip(alerts, outcomes, strict=True):
                 if not outcome.duplicate and alert.status is AlertStatus.FIRING:
-                    self.enricher.submit(outcome.case_id, alert.observables)
+                    text = f"{alert.title}\n{alert.description}\n{alert.raw}"
+                    self.enricher.submit(outcome.case_id, alert.observables, text)
         self.engine.on_ingested(alerts, outcomes)
 
     async def start(self) -> None:

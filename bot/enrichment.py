@@ -22,12 +22,14 @@ from typing import Any
 
 from bot.core.errors import ConnectorAuthError, ConnectorError
 from bot.core.models import Observable, ObservableKind, format_time, utcnow
-from bot.core.ports import IntelLookup, Verdict, VerdictLevel
+from bot.core.ports import IntelLookup, TechniqueCatalog, Verdict, VerdictLevel
 from bot.store import cases as cases_repo
 from bot.store import intel as store
 from bot.store.db import Database
 
 logger = logging.getLogger(__name__)
+
+TECHNIQUE_TEXT_LIMIT = 65536
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,11 +251,19 @@ class CaseEnricher:
     queued again.
     """
 
-    def __init__(self, service: EnrichmentService, db: Database, *, workers: int = 8) -> None:
+    def __init__(
+        self,
+        service: EnrichmentService,
+        db: Database,
+        *,
+        workers: int = 8,
+        techniques: TechniqueCatalog | None = None,
+    ) -> None:
         self._service = service
         self._db = db
         self._workers = workers
-        self._queue: asyncio.Queue[tuple[int, tuple[Observable, ...]]] = asyncio.Queue()
+        self._techniques = techniques
+        self._queue: asyncio.Queue[tuple[int, tuple[Observable, ...], str]] = asyncio.Queue()
         self._claimed: set[tuple[int, str, str]] = set()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -269,20 +279,20 @@ class CaseEnricher:
         if leftovers:
             logger.info("Re-queued %d indicators left unenriched by the previous run", len(leftovers))
 
-    def submit(self, case_id: int | None, observables: Sequence[Observable]) -> None:
-        """Queue a new alert's indicators for enrichment on its case (non-blocking)."""
-        if case_id is not None and observables:
-            self._enqueue(case_id, observables)
+    def submit(self, case_id: int | None, observables: Sequence[Observable], text: str = "") -> None:
+        """Queue a new alert's indicators (and its text, for ATT&CK technique ids) for its case (non-blocking)."""
+        if case_id is not None:
+            self._enqueue(case_id, observables, text[:TECHNIQUE_TEXT_LIMIT] if self._techniques else "")
 
-    def _enqueue(self, case_id: int, observables: Sequence[Observable]) -> None:
+    def _enqueue(self, case_id: int, observables: Sequence[Observable], text: str = "") -> None:
         new = []
         for observable in observables:
             key = (case_id, str(observable.kind), observable.value)
             if key not in self._claimed:
                 self._claimed.add(key)
                 new.append(observable)
-        if new:
-            self._queue.put_nowait((case_id, tuple(new)))
+        if new or text:
+            self._queue.put_nowait((case_id, tuple(new), text))
 
     async def drain(self) -> None:
         """Wait until everything queued so far is enriched and recorded."""
@@ -297,9 +307,12 @@ class CaseEnricher:
 
     async def _work(self) -> None:
         while True:
-            case_id, observables = await self._queue.get()
+            case_id, observables, text = await self._queue.get()
             try:
-                await self.enrich_case(case_id, observables)
+                if observables:
+                    await self.enrich_case(case_id, observables)
+                if text:
+                    await self._name_techniques(case_id, text)
             except Exception:
                 # One failure must not stop the worker; the indicators stay unenriched and are retried at start-up.
                 logger.exception("Enrichment of case %s failed", case_id)
@@ -307,6 +320,26 @@ class CaseEnricher:
                     self._claimed.discard((case_id, str(observable.kind), observable.value))
             finally:
                 self._queue.task_done()
+
+    async def _name_techniques(self, case_id: int, text: str) -> None:
+        assert self._techniques is not None
+        found = await self._techniques.techniques_in(text)
+        new = [t for t in found if (case_id, "technique", str(t["id"])) not in self._claimed]
+        if not new:
+            return
+        self._claimed.update((case_id, "technique", str(t["id"])) for t in new)
+        now = format_time(utcnow())
+        data = {"techniques": new}
+        await self._db.write(
+            partial(
+                cases_repo.append_event_tx,
+                case_id=case_id,
+                type_="techniques_identified",
+                actor="enrichment",
+                data=data,
+                at=now,
+            )
+        )
 
     async def enrich_case(self, case_id: int, observables: Sequence[Observable]) -> list[IndicatorReport]:
         """Enrich indicators and record their verdicts and one timeline event on the case."""

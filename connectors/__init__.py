@@ -19,7 +19,15 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from bot.core.errors import ConfigError
-from bot.core.ports import Connector, Containment, ContainmentKind, IntelLookup, Notifier, Ticketing
+from bot.core.ports import (
+    Connector,
+    Containment,
+    ContainmentKind,
+    IntelLookup,
+    Notifier,
+    TechniqueCatalog,
+    Ticketing,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +68,7 @@ class Registry:
     containment: dict[ContainmentKind, Containment] = field(default_factory=dict)
     ticketing: Ticketing | None = None
     notifier: Notifier | None = None
+    techniques: TechniqueCatalog | None = None
     connectors: list[Connector] = field(default_factory=list)
 
     async def aclose(self) -> None:
@@ -98,6 +107,8 @@ def build_registry(
                 registry.ticketing = connector
             if isinstance(connector, Notifier) and (registry.notifier is None or name != "simulated"):
                 registry.notifier = connector
+            if isinstance(connector, TechniqueCatalog):
+                registry.techniques = connector
     chosen = dict(responders or {})
     problems = []
     for capability, by_name in offered.items():

@@ -231,3 +231,33 @@ async def test_expired_cache_rows_are_purged_at_start(tmp_path: Path) -> None:
         remaining = [r[0] for r in await cursor.fetchall()]
     await app.stop()
     assert remaining == ["5.6.7.8"]
+
+
+async def test_attack_techniques_in_alerts_are_named_on_the_case(tmp_path: Path) -> None:
+    from tests.conftest import FIXTURES
+
+    settings = validate(
+        {
+            "database": str(tmp_path / "db.sqlite"),
+            "server": {"port": 0},
+            "sources": {"wazuh": {"format": "wazuh", "token": "token-123456"}},
+            "connectors": {"offline": {"warninglists": False}},
+        }
+    )
+    app = App(settings)
+    await app.start()
+    try:
+        body = (FIXTURES / "alerts" / "wazuh.json").read_bytes()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{app.port}") as http:
+            for _ in range(2):  # a resend: named once
+                await http.post("/alerts/wazuh", content=body, headers={"Authorization": "Bearer token-123456"})
+        assert app.enricher is not None
+        await app.enricher.drain()
+        [case] = await app.cases.list_cases()
+        events = [e for e in await app.cases.timeline(case.id) if e.type == "techniques_identified"]
+    finally:
+        await app.stop()
+    [event] = events
+    [technique] = event.data["techniques"]
+    assert technique["id"] == "T1110" and technique["name"] == "Brute Force"
+    assert technique["url"].startswith("https://attack.mitre.org/techniques/T1110")

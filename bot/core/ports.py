@@ -275,3 +275,12 @@ class ButtonClicked:
     value: str
     message: MessageRef | None = None
     reason: str | None = None
+
+
+@runtime_checkable
+class TechniqueCatalog(Protocol):
+    """Names MITRE ATT&CK techniques found in alert text (offline)."""
+
+    async def techniques_in(self, text: str) -> list[Mapping[str, Any]]:
+        """Each technique id found in ``text`` with its name, tactics and URL."""
+        ...

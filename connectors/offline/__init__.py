@@ -15,10 +15,11 @@ import httpx
 from pydantic import Field
 
 from connectors import ConnectorSettings
+from connectors.offline.attack import AttackCatalog
 from connectors.offline.lists import LocalLists
 from connectors.offline.warninglists import WarningLists
 
-__all__ = ["LocalLists", "Settings", "WarningLists", "build"]
+__all__ = ["AttackCatalog", "LocalLists", "Settings", "WarningLists", "build"]
 
 
 class Settings(ConnectorSettings):
@@ -33,6 +34,7 @@ class Settings(ConnectorSettings):
         description="also load the two one-million-name popularity lists (context only; about 2 s and 200 MB more)",
     )
     warninglists_skip: list[str] = Field(default=[], description="warning list ids not to load (e.g. vpn-ipv4)")
+    attack: bool = Field(default=True, description="name MITRE ATT&CK technique ids found in alerts")
     warninglists_path: str | None = Field(
         default=None, description="a misp-warninglists 'lists' directory to use instead of the bundled copy"
     )
@@ -46,4 +48,6 @@ def build(settings: Settings, transport: httpx.AsyncBaseTransport | None = None)
     if settings.warninglists:
         root = Path(settings.warninglists_path).expanduser() if settings.warninglists_path else None
         built.append(WarningLists(root, skip=settings.warninglists_skip, large=settings.warninglists_large))
+    if settings.attack:
+        built.append(AttackCatalog())
     return built

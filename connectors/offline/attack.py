@@ -105,3 +105,19 @@ def _load_rows() -> list[dict[str, Any]]:
     data: Any = load_raw(_DATA_FILE)
     rows = data.get("attack_patterns", []) if isinstance(data, dict) else []
     return [row for row in rows if isinstance(row, dict)]
+
+
+class AttackCatalog:
+    """TechniqueCatalog over the packaged ATT&CK data (loaded once, in a thread)."""
+
+    name = "attack"
+
+    async def check(self) -> str:
+        """Load the data and say how much there is."""
+        count = len(await asyncio.to_thread(_techniques))
+        return f"{count} ATT&CK techniques"
+
+    async def techniques_in(self, text: str) -> list[dict[str, Any]]:
+        """Technique ids in ``text``, named."""
+        found = await asyncio.to_thread(find_techniques, text)
+        return [{"id": t.id, "name": t.name, "tactics": list(t.tactics), "url": t.url} for t in found]
