@@ -300,17 +300,20 @@ async def test_large_list_loads_and_answers_quickly(tmp_path: Path) -> None:
 # --- build ------------------------------------------------------------------------------------------------------
 
 
-def test_build_defaults_to_warninglists_only_and_loads_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_build_defaults_to_warninglists_and_attack_and_loads_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectors.offline.attack import AttackCatalog
+
     calls: list[object] = []
     monkeypatch.setattr(wl_module, "load_catalogue", lambda *a, **k: calls.append(a))
     built = build(Settings())
-    assert [type(c) for c in built] == [WarningLists]
-    assert all(isinstance(c, IntelLookup) and c.external is False for c in built)
+    assert [type(c) for c in built] == [WarningLists, AttackCatalog]
+    lookups = [c for c in built if isinstance(c, IntelLookup)]
+    assert [c.name for c in lookups] == ["misp-warninglists"] and lookups[0].external is False
     assert calls == []  # start-up does not wait for (or even start) the load
 
-    both = build(Settings(blocklists=[str(DATA / "block.txt")], reload_interval=1))
+    both = build(Settings(blocklists=[str(DATA / "block.txt")], reload_interval=1, attack=False))
     assert [c.name for c in both] == ["offline-lists", "misp-warninglists"]
-    assert build(Settings(warninglists=False)) == []
+    assert build(Settings(warninglists=False, attack=False)) == []
 
 
 # --- misp-warninglists on small fixture lists (the rules) -------------------------------------------------------
