@@ -8,7 +8,7 @@ A connector implements one small Protocol per capability: ``IntelLookup`` for th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -283,4 +283,80 @@ class TechniqueCatalog(Protocol):
 
     async def techniques_in(self, text: str) -> list[Mapping[str, Any]]:
         """Each technique id found in ``text`` with its name, tactics and URL."""
+        ...
+
+
+# --- chat events (platform → soarbot) and channel operations ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CommandInvoked:
+    """``/soar <text>`` typed by ``user`` in ``channel``."""
+
+    platform: str
+    user: str
+    text: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePosted:
+    """A message in a channel soarbot is in: posted, edited or deleted (``kind``), for the case record.
+
+    ``event_id`` is the platform's delivery id (Slack retries carry the same one), ``ts`` the message id,
+    ``thread_ts`` the thread's root when it is a reply.
+    """
+
+    platform: str
+    channel: str
+    user: str
+    text: str
+    ts: str
+    event_id: str
+    kind: str = "posted"
+    thread_ts: str | None = None
+    permalink: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionAdded:
+    """Someone reacted to (or pinned, ``reaction == "pin"``) a message."""
+
+    platform: str
+    channel: str
+    user: str
+    reaction: str
+    message_ts: str
+    event_id: str
+
+
+ChatEvent = CommandInvoked | ButtonClicked | MessagePosted | ReactionAdded
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The immediate answer to a command or click; private to the caller unless ``public``."""
+
+    text: str
+    card: Card | None = None
+    public: bool = False
+
+
+class ChatChannels(Protocol):
+    """Channel operations for incident channels (Slack: conversations.*, pins.*)."""
+
+    async def create_channel(self, name: str, *, topic: str, purpose: str, members: Sequence[str]) -> str:
+        """Create a channel (a free name derived from ``name``), invite ``members``; return its id."""
+        ...
+
+    async def set_topic(self, channel: str, topic: str) -> None:
+        """Change a channel's topic."""
+        ...
+
+    async def pin(self, ref: MessageRef) -> None:
+        """Pin a message."""
+        ...
+
+    async def archive(self, channel: str) -> None:
+        """Archive a channel."""
         ...
