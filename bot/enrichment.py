@@ -146,9 +146,11 @@ class EnrichmentService:
             for i, p in enumerate(plans)
             for lookup in p.ask
         }
+        # Only external answers are cached: local lists are in memory and must take effect the moment they change.
+        cacheable = [key for key, (_, lookup) in keys.items() if lookup.external]
         cached: dict[store.CacheKey, Verdict] = {}
-        if keys and not refresh and self._db is not None:
-            cached = await store.cached_verdicts(self._db.reader, keys, format_time(started))
+        if cacheable and not refresh and self._db is not None:
+            cached = await store.cached_verdicts(self._db.reader, cacheable, format_time(started))
 
         verdicts: list[list[Verdict]] = [[] for _ in plans]
         failures: list[list[Failure]] = [[] for _ in plans]
@@ -208,7 +210,7 @@ class EnrichmentService:
         # A lookup nobody waits for any more still ends: the vendor's own timeout bounds it, and this caps it.
         async with asyncio.timeout(max(self._deadline * 3, 60)):
             verdict = await lookup.lookup(observable)
-        if self._db is not None:
+        if self._db is not None and lookup.external:
             # Cached before the lookup leaves the in-flight table, so no request can slip between the two.
             await self._db.write_batched(store.put_cache_tx, [self._cache_entry(key, verdict, utcnow())])
         return verdict

@@ -261,3 +261,22 @@ async def test_attack_techniques_in_alerts_are_named_on_the_case(tmp_path: Path)
     [technique] = event.data["techniques"]
     assert technique["id"] == "T1110" and technique["name"] == "Brute Force"
     assert technique["url"].startswith("https://attack.mitre.org/techniques/T1110")
+
+
+async def test_local_lists_are_never_cached(db: Database, tmp_path: Path) -> None:
+    from connectors.offline.lists import LocalLists
+
+    block = tmp_path / "block.txt"
+    block.write_text("198.51.100.9\n")
+    lists = LocalLists([], [str(block)], reload_interval=0)
+    service = EnrichmentService([lists], db)
+    [first] = await service.enrich([ip("198.51.100.9")])
+    assert first.level is VerdictLevel.MALICIOUS
+    block.write_text("# removed: it was our own scanner\n")
+    import os
+
+    os.utime(block, (time.time() + 5, time.time() + 5))
+    [second] = await service.enrich([ip("198.51.100.9")])
+    assert second.level is VerdictLevel.UNKNOWN  # the edit counts at once, not after a cache TTL
+    async with db.reader.execute("SELECT count(*) FROM intel_cache") as cursor:
+        assert (await cursor.fetchone())[0] == 0  # type: ignore[index]
