@@ -171,6 +171,32 @@ class ResponseSettings(_Model):
     firewall: str | None = None
 
 
+class SlackSettings(_Model):
+    """``chat.slack``: the Slack app. With ``app_token`` it connects over Socket Mode, else HTTP at /slack/events."""
+
+    bot_token: SecretStr
+    signing_secret: SecretStr | None = None
+    app_token: SecretStr | None = None
+    api_url: str = "https://slack.com/api/"
+    alerts_channel: str
+    digest_channel: str | None = None
+    incident_responders: list[str] = []
+    archive_on_resolve: bool = True
+    messages_per_second: float = Field(default=1.0, gt=0, le=10)
+
+    @model_validator(mode="after")
+    def _mode(self) -> SlackSettings:
+        if self.app_token is None and self.signing_secret is None:
+            raise ValueError("set signing_secret (HTTP mode, /slack/events) or app_token (Socket Mode)")
+        return self
+
+
+class ChatSettings(_Model):
+    """Chat platforms."""
+
+    slack: SlackSettings | None = None
+
+
 class AccessSettings(_Model):
     """Who may do what: ``roles.<role>`` lists chat user ids (``responder`` approves containment by default)."""
 
@@ -212,6 +238,7 @@ class Settings(_Model):
     enrichment: EnrichmentSettings = EnrichmentSettings()
     response: ResponseSettings = ResponseSettings()
     access: AccessSettings = AccessSettings()
+    chat: ChatSettings = ChatSettings()
     guardrails: GuardrailSettings = GuardrailSettings()
     playbooks_dir: str | None = None
     # Raw mappings here; validate() replaces them with each connector's own settings model.
