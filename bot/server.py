@@ -125,11 +125,17 @@ async def healthz(request: web.Request) -> web.Response:
 HEALTH_CHECK: web.AppKey[Callable[[], Awaitable[bool]]] = web.AppKey("health_check")
 
 
-def build_app(endpoint: AlertEndpoint, health_check: Callable[[], Awaitable[bool]]) -> web.Application:
-    """Assemble the aiohttp application."""
+def build_app(
+    endpoint: AlertEndpoint,
+    health_check: Callable[[], Awaitable[bool]],
+    routes: Sequence[tuple[str, str, Handler]] = (),
+) -> web.Application:
+    """Assemble the aiohttp application (``routes``: chat platforms' endpoints, e.g. /slack/events)."""
     # client_max_size guards the other routes; the alert route reads its body with its own limit.
     app = web.Application(middlewares=[error_boundary], client_max_size=1024 * 1024)
     app[HEALTH_CHECK] = health_check
     app.router.add_post("/alerts/{source}", endpoint.post)
     app.router.add_get("/healthz", healthz)
+    for method, path, handler in routes:
+        app.router.add_route(method, path, handler)
     return app

@@ -1,0 +1,311 @@
+"""The chat outbox: a durable, paced, coalescing queue in front of a chat platform.
+
+``post`` returns a logical message reference at once (``o:<row id>``) and the sender delivers it later, so a
+card is never lost in a restart and a playbook never waits on Slack. Updates to one message coalesce: an
+update to a message that is not sent yet rewrites it, and a queued update is replaced by a newer one, so a
+storm of alerts into one case becomes a handful of ``chat.update`` calls. Sending is paced per channel
+(``per_second``, Slack allows about one message a second); a rate-limit answer holds the whole channel until its
+``Retry-After``; transient errors are retried with backoff; permanent ones (no such channel, archived) fail the
+row, are logged, and are written to the case timeline so they are visible, not silent. ``not_in_channel`` makes
+the bot join (where the platform allows it) and try once more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from typing import Any, Protocol
+
+from bot.core.models import format_time, parse_time, utcnow
+from bot.core.ports import Button, ButtonStyle, Card, MessageRef
+from bot.store import outbox as store
+from bot.store.cases import append_event_tx
+from bot.store.db import Database
+from bot.store.outbox import OutboxRow
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+
+
+class TransportError(Exception):
+    """A platform refused or failed a call. ``retry_after`` for rate limits; ``permanent`` when retrying is futile."""
+
+    def __init__(self, code: str, *, retry_after: float | None = None, permanent: bool = False) -> None:
+        super().__init__(code)
+        self.code = code
+        self.retry_after = retry_after
+        self.permanent = permanent
+
+
+class Transport(Protocol):
+    """What a platform adapter gives the outbox."""
+
+    platform: str
+    alerts_channel: str
+
+    async def send(self, channel: str, card: Card, *, thread_ts: str | None) -> str:
+        """Post ``card``; return the platform's message id."""
+        ...
+
+    async def edit(self, channel: str, ts: str, card: Card) -> None:
+        """Replace a posted message."""
+        ...
+
+    async def ephemeral(self, channel: str, user: str, card: Card) -> None:
+        """Show ``card`` to ``user`` only."""
+        ...
+
+    async def join(self, channel: str) -> bool:
+        """Join a channel; False when the platform does not allow it."""
+        ...
+
+
+def card_to_dict(card: Card) -> dict[str, Any]:
+    """The stored form of a card."""
+    return {
+        "title": card.title,
+        "text": card.text,
+        "fields": [list(f) for f in card.fields],
+        "buttons": [
+            {"label": b.label, "action": b.action, "value": b.value, "style": str(b.style)} for b in card.buttons
+        ],
+        "footer": card.footer,
+        "severity": card.severity,
+    }
+
+
+def card_from_dict(data: Mapping[str, Any]) -> Card:
+    """Read :func:`card_to_dict` output."""
+    return Card(
+        title=data["title"],
+        text=data.get("text", ""),
+        fields=tuple((str(k), str(v)) for k, v in data.get("fields", [])),
+        buttons=tuple(
+            Button(b["label"], b["action"], b["value"], ButtonStyle(b.get("style", "default")))
+            for b in data.get("buttons", [])
+        ),
+        footer=data.get("footer", ""),
+        severity=data.get("severity"),
+    )
+
+
+def case_card_key(case_id: int) -> str:
+    """The outbox key of a case's one alert card."""
+    return f"case:{case_id}:card"
+
+
+@dataclass(slots=True)
+class _Pace:
+    last: float = 0.0
+
+
+class Outbox:
+    """ChatOut for one platform, backed by the outbox table; :meth:`run` is its sender."""
+
+    def __init__(self, db: Database, transport: Transport, *, per_second: float = 1.0, clock: Any = utcnow) -> None:
+        self._db = db
+        self._transport = transport
+        self.platform = transport.platform
+        self._interval = 1.0 / per_second
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._paces: dict[str, _Pace] = {}
+        self._joined: set[str] = set()
+
+    # --- ChatOut ------------------------------------------------------------------------------------------
+
+    async def post(self, destination: str, card: Card, *, case_id: int | None = None) -> MessageRef:
+        """Queue ``card`` for ``destination`` (``alerts``, ``case`` = the case card's thread, or a channel)."""
+        now = format_time(self._clock())
+        payload = card_to_dict(card)
+        channel = self._transport.alerts_channel if destination in ("alerts", "case") else destination
+
+        def job(conn: Any) -> int:
+            parent = None
+            if destination == "case" and case_id is not None:
+                # The thread's root is the case card; if it is not queued yet, a placeholder takes its place and
+                # the card refresher rewrites it (the reply waits for its root to be sent).
+                placeholder = card_to_dict(Card(title=f"Case {case_id}", text="Loading the case…"))
+                parent = store.enqueue_post_tx(
+                    conn,
+                    platform=self.platform,
+                    channel=channel,
+                    payload=placeholder,
+                    now=now,
+                    dedup_key=case_card_key(case_id),
+                    case_id=case_id,
+                )
+            return store.enqueue_post_tx(
+                conn, platform=self.platform, channel=channel, payload=payload, now=now, case_id=case_id, parent=parent
+            )
+
+        row_id = await self._db.write(job)
+        self._wake.set()
+        return MessageRef(self.platform, channel, f"o:{row_id}")
+
+    async def show_case(self, case_id: int, card: Card) -> MessageRef:
+        """Post a case's alert card once, and update that one message ever after."""
+        now = format_time(self._clock())
+        payload = card_to_dict(card)
+        channel = self._transport.alerts_channel
+
+        def job(conn: Any) -> int:
+            row_id = store.enqueue_post_tx(
+                conn,
+                platform=self.platform,
+                channel=channel,
+                payload=payload,
+                now=now,
+                dedup_key=case_card_key(case_id),
+                case_id=case_id,
+            )
+            store.enqueue_update_tx(conn, row_id, payload, now)
+            return row_id
+
+        row_id = await self._db.write(job)
+        self._wake.set()
+        return MessageRef(self.platform, channel, f"o:{row_id}")
+
+    async def update(self, ref: MessageRef, card: Card) -> None:
+        """Queue a new version of a message (coalesced with any version still waiting)."""
+        if not ref.id.startswith("o:"):
+            return
+        now = format_time(self._clock())
+        await self._db.write(
+            partial(store.enqueue_update_tx, message_id=int(ref.id[2:]), payload=card_to_dict(card), now=now)
+        )
+        self._wake.set()
+
+    async def whisper(self, user: str, text: str, *, where: MessageRef | None = None) -> None:
+        """Queue a message only ``user`` sees (in ``where``'s channel, else the alerts channel)."""
+        now = format_time(self._clock())
+        channel = where.conversation if where is not None else self._transport.alerts_channel
+        payload = card_to_dict(Card(title="", text=text))
+        await self._db.write(
+            partial(
+                store.enqueue_ephemeral_tx, platform=self.platform, channel=channel, user=user, payload=payload, now=now
+            )
+        )
+        self._wake.set()
+
+    async def resolve(self, ref: MessageRef) -> str | None:
+        """The platform message id of a logical reference, once it is sent."""
+        if not ref.id.startswith("o:"):
+            return ref.id
+        row = await store.get(self._db.reader, int(ref.id[2:]))
+        return row.ts if row is not None else None
+
+    # --- sender -------------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Deliver queued rows forever (cancel to stop; undelivered rows wait in the table for the next start)."""
+        while True:
+            self._wake.clear()
+            wait = await self.deliver_due()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    async def deliver_due(self) -> float:
+        """Send every row that may go now; return how long until the next one could."""
+        moment = self._clock()
+        rows = await store.due(self._db.reader, format_time(moment))
+        soonest = 5.0
+        held: set[str] = set()
+        for row in rows:
+            if row.channel in held:
+                continue
+            pace = self._paces.setdefault(row.channel, _Pace())
+            gap = pace.last + self._interval - asyncio.get_running_loop().time()
+            if gap > 0:
+                held.add(row.channel)
+                soonest = min(soonest, gap)
+                continue
+            outcome = await self._deliver(row)
+            if outcome == "sent":
+                pace.last = asyncio.get_running_loop().time()
+                soonest = min(soonest, self._interval)
+            elif outcome == "wait":
+                held.add(row.channel)
+        next_at = await store.next_due_at(self._db.reader)
+        if next_at is not None:
+            soonest = min(soonest, max(0.0, (parse_time(next_at) - self._clock()).total_seconds()))
+        return max(soonest, 0.01)
+
+    async def _deliver(self, row: OutboxRow) -> str:
+        """Send one row; return ``sent``, ``wait`` (blocked on something), ``failed`` or ``later``."""
+        card = card_from_dict(row.payload)
+        thread_ts = None
+        if row.target is not None:
+            target = await store.get(self._db.reader, row.target)
+            if target is None or target.status == "failed":
+                await self._fail(row, "the message it belongs to could not be sent")
+                return "failed"
+            if target.status != "sent":
+                return "wait"  # the parent (or the post being updated) goes first
+            thread_ts = target.ts
+        try:
+            ts = None
+            if row.op == "post":
+                ts = await self._transport.send(row.channel, card, thread_ts=thread_ts)
+            elif row.op == "update":
+                assert thread_ts is not None
+                await self._transport.edit(row.channel, thread_ts, card)
+            else:
+                await self._transport.ephemeral(row.channel, row.user_id or "", card)
+        except TransportError as err:
+            return await self._handle(row, err)
+        except Exception as err:  # noqa: BLE001 - a broken delivery must not stop the sender
+            logger.exception("Delivering outbox row %s failed unexpectedly", row.id)
+            return await self._retry(row, f"internal error: {err.__class__.__name__}")
+        await self._db.write(partial(store.mark_sent_tx, row_id=row.id, ts=ts, now=format_time(self._clock())))
+        return "sent"
+
+    async def _handle(self, row: OutboxRow, err: TransportError) -> str:
+        if err.retry_after is not None:
+            until = format_time(self._clock() + timedelta(seconds=err.retry_after))
+            logger.info("%s rate limited in %s for %.0fs", self.platform, row.channel, err.retry_after)
+            await self._db.write(
+                partial(store.hold_channel_tx, platform=self.platform, channel=row.channel, until=until)
+            )
+            return "wait"
+        if err.code == "not_in_channel" and row.channel not in self._joined:
+            self._joined.add(row.channel)
+            if await self._transport.join(row.channel):
+                return "later"  # joined: the row is still due and goes on the next pass
+        if err.permanent:
+            await self._fail(row, err.code)
+            return "failed"
+        return await self._retry(row, err.code)
+
+    async def _retry(self, row: OutboxRow, error: str) -> str:
+        if row.attempts + 1 >= MAX_ATTEMPTS:
+            await self._fail(row, f"{error} (gave up after {MAX_ATTEMPTS} attempts)")
+            return "failed"
+        delay = min(60.0, 2.0**row.attempts)
+        next_at = format_time(self._clock() + timedelta(seconds=delay))
+        await self._db.write(partial(store.reschedule_tx, row_id=row.id, next_at=next_at, error=error))
+        return "later"
+
+    async def _fail(self, row: OutboxRow, error: str) -> None:
+        logger.warning("Could not deliver a %s message to %s: %s", self.platform, row.channel, error)
+        now = format_time(self._clock())
+
+        def job(conn: Any) -> None:
+            store.mark_failed_tx(conn, row.id, error)
+            if row.case_id is not None:
+                data = {
+                    "platform": self.platform,
+                    "channel": row.channel,
+                    "op": row.op,
+                    "error": error,
+                    "title": row.payload.get("title", ""),
+                }
+                append_event_tx(conn, row.case_id, "chat_delivery_failed", "soarbot", data, now)
+
+        await self._db.write(job)

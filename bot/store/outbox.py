@@ -1,0 +1,162 @@
+"""Outbox rows: messages to send, their coalesced updates, and what was sent."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+import orjson
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One message operation waiting to be (or already) sent."""
+
+    id: int
+    platform: str
+    op: str
+    channel: str
+    target: int | None
+    user_id: str | None
+    dedup_key: str | None
+    case_id: int | None
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    next_at: str
+    error: str | None
+    ts: str | None
+
+
+_COLUMNS = (
+    "id, platform, op, channel, target, user_id, dedup_key, case_id, payload, status, attempts, next_at, error, ts"
+)
+
+
+def _row(r: Any) -> OutboxRow:
+    return OutboxRow(
+        r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], orjson.loads(r[8]), r[9], r[10], r[11], r[12], r[13]
+    )
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def enqueue_post_tx(
+    conn: sqlite3.Connection,
+    *,
+    platform: str,
+    channel: str,
+    payload: dict[str, Any],
+    now: str,
+    dedup_key: str | None = None,
+    case_id: int | None = None,
+    parent: int | None = None,
+) -> int:
+    """Queue a new message; with a ``dedup_key`` already used, return the existing message's id instead."""
+    if dedup_key is not None:
+        found = conn.execute("SELECT id FROM outbox WHERE dedup_key = ?", (dedup_key,)).fetchone()
+        if found is not None:
+            return int(found[0])
+    cursor = conn.execute(
+        "INSERT INTO outbox (platform, op, channel, target, dedup_key, case_id, payload, status, next_at, created_at)"
+        " VALUES (?, 'post', ?, ?, ?, ?, ?, 'pending', ?, ?)",
+        (platform, channel, parent, dedup_key, case_id, _dumps(payload), now, now),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def enqueue_update_tx(conn: sqlite3.Connection, message_id: int, payload: dict[str, Any], now: str) -> None:
+    """Change a message: rewrite it while unsent, else queue (or replace the queued) update."""
+    post = conn.execute("SELECT status, platform, channel, case_id FROM outbox WHERE id = ?", (message_id,)).fetchone()
+    if post is None:
+        return
+    if post[0] == "pending":
+        conn.execute("UPDATE outbox SET payload = ? WHERE id = ?", (_dumps(payload), message_id))
+        return
+    replaced = conn.execute(
+        "UPDATE outbox SET payload = ? WHERE op = 'update' AND target = ? AND status = 'pending'",
+        (_dumps(payload), message_id),
+    ).rowcount
+    if not replaced:
+        conn.execute(
+            "INSERT INTO outbox (platform, op, channel, target, case_id, payload, status, next_at, created_at)"
+            " VALUES (?, 'update', ?, ?, ?, ?, 'pending', ?, ?)",
+            (post[1], post[2], message_id, post[3], _dumps(payload), now, now),
+        )
+
+
+def enqueue_ephemeral_tx(
+    conn: sqlite3.Connection, *, platform: str, channel: str, user: str, payload: dict[str, Any], now: str
+) -> int:
+    """Queue a message only ``user`` sees."""
+    cursor = conn.execute(
+        "INSERT INTO outbox (platform, op, channel, user_id, payload, status, next_at, created_at)"
+        " VALUES (?, 'ephemeral', ?, ?, ?, 'pending', ?, ?)",
+        (platform, channel, user, _dumps(payload), now, now),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+async def due(db: aiosqlite.Connection, now: str, *, limit: int = 100) -> list[OutboxRow]:
+    """Pending rows whose time has come, oldest first."""
+    query = f"SELECT {_COLUMNS} FROM outbox WHERE status = 'pending' AND next_at <= ? ORDER BY id LIMIT ?"  # noqa: S608
+    async with db.execute(query, (now, limit)) as cursor:
+        return [_row(r) for r in await cursor.fetchall()]
+
+
+async def get(db: aiosqlite.Connection, message_id: int) -> OutboxRow | None:
+    """One row."""
+    async with db.execute(f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", (message_id,)) as cursor:  # noqa: S608
+        row = await cursor.fetchone()
+    return None if row is None else _row(row)
+
+
+async def next_due_at(db: aiosqlite.Connection) -> str | None:
+    """When the next pending row is due."""
+    async with db.execute("SELECT min(next_at) FROM outbox WHERE status = 'pending'") as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def mark_sent_tx(conn: sqlite3.Connection, row_id: int, ts: str | None, now: str) -> None:
+    """Record a successful send (and the message id of a post)."""
+    conn.execute(
+        "UPDATE outbox SET status = 'sent', ts = coalesce(?, ts), sent_at = ?, error = NULL WHERE id = ?",
+        (ts, now, row_id),
+    )
+
+
+def reschedule_tx(conn: sqlite3.Connection, row_id: int, next_at: str, error: str | None) -> None:
+    """Try a row again later."""
+    conn.execute(
+        "UPDATE outbox SET next_at = ?, attempts = attempts + 1, error = ? WHERE id = ?", (next_at, error, row_id)
+    )
+
+
+def hold_channel_tx(conn: sqlite3.Connection, platform: str, channel: str, until: str) -> None:
+    """Hold every pending row of a channel until ``until`` (the platform said it is rate limited)."""
+    conn.execute(
+        "UPDATE outbox SET next_at = max(next_at, ?) WHERE status = 'pending' AND platform = ? AND channel = ?",
+        (until, platform, channel),
+    )
+
+
+def mark_failed_tx(conn: sqlite3.Connection, row_id: int, error: str) -> None:
+    """Give up on a row (a permanent error)."""
+    conn.execute(
+        "UPDATE outbox SET status = 'failed', error = ?, attempts = attempts + 1 WHERE id = ?", (error, row_id)
+    )
+
+
+async def case_for_message(db: aiosqlite.Connection, platform: str, channel: str, ts: str) -> int | None:
+    """The case a sent message (e.g. a thread's root) belongs to."""
+    query = "SELECT case_id FROM outbox WHERE platform = ? AND channel = ? AND ts = ? AND op = 'post'"
+    async with db.execute(query, (platform, channel, ts)) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None or row[0] is None else int(row[0])

@@ -1,0 +1,162 @@
+"""The outbox: durable, coalescing, paced per channel, honours Retry-After, and never silently drops a card."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from bot.chat.outbox import Outbox, TransportError
+from bot.core.ports import Card, MessageRef
+from bot.store.db import Database
+from tests.factories import make_alert
+
+
+@dataclass
+class Recorder:
+    """A Transport that records what it was asked to send, with optional scripted errors."""
+
+    platform: str = "test"
+    alerts_channel: str = "C-ALERTS"
+    sent: list[tuple[str, str, str, str | None, float]] = field(default_factory=list)
+    errors: list[TransportError] = field(default_factory=list)
+    joined: list[str] = field(default_factory=list)
+    _ts: int = 0
+
+    async def send(self, channel: str, card: Card, *, thread_ts: str | None) -> str:
+        self._fail()
+        self._ts += 1
+        ts = f"1700000000.{self._ts:06d}"
+        self.sent.append(("post", channel, card.title, thread_ts, time.monotonic()))
+        return ts
+
+    async def edit(self, channel: str, ts: str, card: Card) -> None:
+        self._fail()
+        self.sent.append(("update", channel, card.title, ts, time.monotonic()))
+
+    async def ephemeral(self, channel: str, user: str, card: Card) -> None:
+        self._fail()
+        self.sent.append(("ephemeral", channel, card.text, user, time.monotonic()))
+
+    async def join(self, channel: str) -> bool:
+        self.joined.append(channel)
+        return True
+
+    def _fail(self) -> None:
+        if self.errors:
+            raise self.errors.pop(0)
+
+
+async def drain(outbox: Outbox, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        await asyncio.sleep(await outbox.deliver_due())
+        async with outbox._db.reader.execute("SELECT count(*) FROM outbox WHERE status = 'pending'") as cursor:
+            if (await cursor.fetchone())[0] == 0:  # type: ignore[index]
+                return
+    raise AssertionError("outbox did not drain")
+
+
+@pytest.fixture
+def transport() -> Recorder:
+    return Recorder()
+
+
+async def test_storm_of_updates_coalesces_into_a_few_calls(db: Database, transport: Recorder) -> None:
+    outbox = Outbox(db, transport, per_second=20)
+    for n in range(500):
+        await outbox.show_case(1, Card(title=f"case 1: {n + 1} alerts"))
+    await drain(outbox)
+    titles = [s[2] for s in transport.sent]
+    assert len(transport.sent) <= 3
+    assert titles[-1] == "case 1: 500 alerts"
+
+
+async def test_paced_per_channel_but_not_across_channels(db: Database, transport: Recorder) -> None:
+    outbox = Outbox(db, transport, per_second=5)
+    for n in range(4):
+        await outbox.post("C-ONE", Card(title=f"one {n}"))
+        await outbox.post("C-TWO", Card(title=f"two {n}"))
+    await drain(outbox)
+    for channel in ("C-ONE", "C-TWO"):
+        times = [s[4] for s in transport.sent if s[1] == channel]
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        assert min(gaps) >= 0.19  # at most 5 a second in one channel
+    assert [s[2] for s in transport.sent if s[1] == "C-ONE"] == [f"one {n}" for n in range(4)]  # in order
+
+
+async def test_rate_limit_holds_the_channel_and_loses_nothing(db: Database, transport: Recorder) -> None:
+    transport.errors = [TransportError("ratelimited", retry_after=1)]
+    outbox = Outbox(db, transport, per_second=50)
+    started = time.monotonic()
+    for n in range(3):
+        await outbox.post("C-ONE", Card(title=f"m{n}"))
+    await drain(outbox)
+    assert [s[2] for s in transport.sent] == ["m0", "m1", "m2"]
+    assert transport.sent[0][4] - started >= 0.9  # waited out Retry-After
+
+
+async def test_update_of_an_unsent_message_rewrites_it(db: Database, transport: Recorder) -> None:
+    outbox = Outbox(db, transport)
+    ref = await outbox.post("C-ONE", Card(title="first"))
+    await outbox.update(ref, Card(title="second"))
+    await drain(outbox)
+    assert [(s[0], s[2]) for s in transport.sent] == [("post", "second")]
+
+
+async def test_thread_replies_wait_for_their_case_card(db: Database, transport: Recorder) -> None:
+    outbox = Outbox(db, transport, per_second=50)
+    reply = await outbox.post("case", Card(title="approve?"), case_id=7)  # before any card exists
+    await outbox.show_case(7, Card(title="Case 7: SSH brute force"))
+    await drain(outbox)
+    (root_op, _, root_title, _, _), (reply_op, _, reply_title, thread_ts, _) = transport.sent
+    assert (root_op, root_title) == ("post", "Case 7: SSH brute force")
+    assert (reply_op, reply_title, thread_ts) == ("post", "approve?", "1700000000.000001")
+    assert await outbox.resolve(reply) == "1700000000.000002"
+
+
+async def test_not_in_channel_joins_and_retries(db: Database, transport: Recorder) -> None:
+    transport.errors = [TransportError("not_in_channel")]
+    outbox = Outbox(db, transport)
+    await outbox.post("C-NEW", Card(title="hello"))
+    await drain(outbox)
+    assert transport.joined == ["C-NEW"] and [s[2] for s in transport.sent] == ["hello"]
+
+
+async def test_permanent_failure_is_recorded_on_the_case(db: Database, transport: Recorder) -> None:
+    from bot.cases import CaseService
+
+    cases = CaseService(db)
+    [outcome] = await cases.ingest([make_alert()])
+    transport.errors = [TransportError("channel_not_found", permanent=True)]
+    outbox = Outbox(db, transport)
+    await outbox.post("C-GONE", Card(title="lost?"), case_id=outcome.case_id)
+    await drain(outbox)
+    assert transport.sent == []
+    [event] = [e for e in await cases.timeline(outcome.case_id or 0) if e.type == "chat_delivery_failed"]
+    assert event.data["error"] == "channel_not_found"
+
+
+async def test_queued_messages_survive_a_restart(tmp_path: Path, transport: Recorder) -> None:
+    first = Database(tmp_path / "db.sqlite")
+    await first.open()
+    await Outbox(first, transport).post("C-ONE", Card(title="queued before the crash"))
+    await first.close()  # never delivered
+    second = Database(tmp_path / "db.sqlite")
+    await second.open()
+    outbox = Outbox(second, transport)
+    await drain(outbox)
+    await second.close()
+    assert [s[2] for s in transport.sent] == ["queued before the crash"]
+
+
+async def test_logical_refs_resolve_once_sent(db: Database, transport: Recorder) -> None:
+    outbox = Outbox(db, transport)
+    ref = await outbox.post("C-ONE", Card(title="x"))
+    assert ref.id.startswith("o:") and await outbox.resolve(ref) is None
+    await drain(outbox)
+    assert await outbox.resolve(ref) == "1700000000.000001"
+    assert await outbox.resolve(MessageRef("test", "C", "123.456")) == "123.456"
