@@ -7,22 +7,32 @@ import contextlib
 import logging
 import signal
 from collections.abc import Sequence
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
 from aiohttp import web
 
 from bot.cases import CaseService, IngestOutcome
+from bot.chat.cards import case_card
+from bot.chat.outbox import Outbox
+from bot.chat.slack.adapter import SlackAdapter, SlackChannels, SlackTransport
 from bot.core.errors import ConfigError
-from bot.core.models import Alert, AlertStatus, format_time, utcnow
-from bot.core.ports import ContainmentKind
+from bot.core.models import Alert, AlertStatus, Observable, format_time, utcnow
+from bot.core.ports import ChatEvent, ContainmentKind, Reply
 from bot.core.tasks import TaskSupervisor
 from bot.enrichment import CaseEnricher, EnrichmentService
+from bot.incidents import Overview
+from bot.intake.ioc import classify
 from bot.intake.pipeline import Limits, SourceSpec
+from bot.scheduler import Scheduler
 from bot.server import AlertEndpoint, IntakeConfig, build_app
-from bot.settings import Settings
+from bot.settings import Settings, SlackSettings
 from bot.store import intel
+from bot.store import outbox as outbox_store
 from bot.store.db import Database
+from commands import CommandRouter, Services
+from commands.digest import digest_card
 from connectors import Registry, build_registry
 from playbooks.engine.approvals import Access, Guardrails
 from playbooks.engine.loader import LoadedPlaybook, PlaybookInvalid, load_all
@@ -108,7 +118,9 @@ class App:
         self.connectors = registry(settings)
         self.enrichment = enrichment_service(settings, self.connectors, self.db)
         self.enricher = (
-            CaseEnricher(self.enrichment, self.db, techniques=self.connectors.techniques)
+            CaseEnricher(
+                self.enrichment, self.db, techniques=self.connectors.techniques, on_recorded=self._case_changed
+            )
             if settings.enrichment.auto
             else None
         )
@@ -124,6 +136,101 @@ class App:
         self.tasks = TaskSupervisor()
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+        self.slack: SlackAdapter | None = None
+        self.outbox: Outbox | None = None
+        self.router: CommandRouter | None = None
+        self.scheduler: Scheduler | None = None
+        self._dirty: set[int] = set()
+        self._dirty_event = asyncio.Event()
+        if settings.chat.slack is not None:
+            self._wire_slack(settings.chat.slack)
+
+    def _wire_slack(self, slack: SlackSettings) -> None:
+        """Slack in both directions: the outbox is the engine's chat; clicks and commands go to the router."""
+        self.slack = SlackAdapter(
+            bot_token=slack.bot_token.get_secret_value(),
+            signing_secret=slack.signing_secret.get_secret_value() if slack.signing_secret else None,
+            app_token=slack.app_token.get_secret_value() if slack.app_token else None,
+            api_url=slack.api_url,
+            dispatch=self._dispatch,
+            tasks=self.tasks,
+        )
+        self.outbox = Outbox(
+            self.db, SlackTransport(self.slack.client, slack.alerts_channel), per_second=slack.messages_per_second
+        )
+        self.engine.chat = self.outbox
+        channels = SlackChannels(
+            self.slack.client, self.outbox, bot_user=lambda: self.slack.bot_user if self.slack else None
+        )
+        self.router = CommandRouter(
+            Services(
+                cases=self.cases,
+                enrichment=self.enrichment,
+                engine=self.engine,
+                access=Access(self.settings.access.roles),
+                chat=self.outbox,
+                channels=channels,
+                db=self.db,
+                classify=classify,
+                incident_responders=list(slack.incident_responders),
+                archive_on_resolve=slack.archive_on_resolve,
+                bot_user=None,
+                case_for_thread=self._case_for_thread,
+                alerts_channel=slack.alerts_channel,
+            )
+        )
+        self.cases.on_change(self._case_changed)
+        if slack.digest_channel:
+            self.scheduler = Scheduler()
+            self.scheduler.daily(slack.digest_at, partial(self.post_digest, slack.digest_channel), name="daily-digest")
+
+    async def post_digest(self, channel: str) -> None:
+        """Post the last day's digest (open cases, pending approvals, actions) to ``channel``."""
+        assert self.outbox is not None
+        digest = await Overview(self.db).digest(since=utcnow() - timedelta(hours=24))
+        await self.outbox.post(channel, digest_card(digest, case_id=None))
+
+    async def _dispatch(self, event: ChatEvent) -> Reply | None:
+        assert self.router is not None
+        return await self.router.dispatch(event)
+
+    async def _case_for_thread(self, channel: str, thread_ts: str) -> int | None:
+        return await outbox_store.case_for_message(self.db.reader, "slack", channel, thread_ts)
+
+    def _case_changed(self, case_id: int) -> None:
+        if self.outbox is not None:
+            self._dirty.add(case_id)
+            self._dirty_event.set()
+
+    async def _refresh_cards(self) -> None:
+        """Keep each case's one alert card current (debounced: a storm of changes is one render a second)."""
+        while True:
+            await self._dirty_event.wait()
+            self._dirty_event.clear()
+            await asyncio.sleep(0.5)
+            cases, self._dirty = self._dirty, set()
+            for case_id in sorted(cases):
+                try:
+                    await self._render_card(case_id)
+                except Exception:  # noqa: BLE001 - one bad card must not stop the others
+                    logger.exception("Could not render the card of case %s", case_id)
+
+    async def _render_card(self, case_id: int) -> None:
+        assert self.outbox is not None
+        exported = await self.cases.export(case_id)
+        case = await self.cases.get(case_id)
+        techniques = [
+            t for e in exported["timeline"] if e["type"] == "techniques_identified" for t in e["data"]["techniques"]
+        ]
+        link = next((a["link"] for a in exported["alerts"] if a.get("link")), None)
+        card = case_card(
+            case,
+            link=link,
+            observables=[Observable.from_dict(o) for o in exported["observables"]],
+            verdicts=exported["verdicts"],
+            techniques=techniques,
+        )
+        await self.outbox.show_case(case_id, card)
 
     async def _purge_cache_hourly(self) -> None:
         while True:
@@ -148,12 +255,19 @@ class App:
             await self.enricher.start()
         self.tasks.spawn(self._purge_cache_hourly(), name="purge-intel-cache")
         await self.engine.start()
+        if self.slack is not None and self.outbox is not None:
+            await self.slack.start()
+            self.tasks.spawn(self.outbox.run(), name="slack-outbox")
+            self.tasks.spawn(self._refresh_cards(), name="case-cards")
+            if self.scheduler is not None:
+                self.scheduler.start()
         config = IntakeConfig(
             sources=source_specs(self.settings),
             max_body_bytes=self.settings.server.max_body_bytes,
             limits=Limits(self.settings.intake.max_observables, self.settings.intake.max_text_chars),
         )
-        web_app = build_app(AlertEndpoint(config, self.cases, self._ingested), self._healthy)
+        routes = [("POST", "/slack/events", self.slack.handle)] if self.slack is not None else []
+        web_app = build_app(AlertEndpoint(config, self.cases, self._ingested), self._healthy, routes)
         # No access log: one line per alert is noise at thousands per second; state changes are logged instead.
         self._runner = web.AppRunner(web_app, access_log=None)
         await self._runner.setup()
@@ -182,8 +296,12 @@ class App:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.scheduler is not None:
+            self.scheduler.stop()
         await self.engine.aclose()
         await self.tasks.aclose()
+        if self.slack is not None:
+            await self.slack.stop()
         if self.enricher is not None:
             await self.enricher.aclose()
         await self.connectors.aclose()

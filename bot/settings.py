@@ -180,6 +180,7 @@ class SlackSettings(_Model):
     api_url: str = "https://slack.com/api/"
     alerts_channel: str
     digest_channel: str | None = None
+    digest_at: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="daily, UTC")
     incident_responders: list[str] = []
     archive_on_resolve: bool = True
     messages_per_second: float = Field(default=1.0, gt=0, le=10)

@@ -194,6 +194,17 @@ class Outbox:
         )
         self._wake.set()
 
+    async def drained(self, channel: str, *, seconds: float = 10.0) -> bool:
+        """Wait until nothing is queued for ``channel`` (before archiving it); False if that took too long."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while await store.pending_in_channel(self._db.reader, self.platform, channel):
+            if loop.time() >= deadline:
+                return False
+            self._wake.set()
+            await asyncio.sleep(0.1)
+        return True
+
     async def resolve(self, ref: MessageRef) -> str | None:
         """The platform message id of a logical reference, once it is sent."""
         if not ref.id.startswith("o:"):

@@ -160,3 +160,11 @@ async def case_for_message(db: aiosqlite.Connection, platform: str, channel: str
     async with db.execute(query, (platform, channel, ts)) as cursor:
         row = await cursor.fetchone()
     return None if row is None or row[0] is None else int(row[0])
+
+
+async def pending_in_channel(db: aiosqlite.Connection, platform: str, channel: str) -> int:
+    """How many rows still wait to go to ``channel``."""
+    query = "SELECT count(*) FROM outbox WHERE status = 'pending' AND platform = ? AND channel = ?"
+    async with db.execute(query, (platform, channel)) as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0

@@ -160,3 +160,15 @@ async def test_logical_refs_resolve_once_sent(db: Database, transport: Recorder)
     await drain(outbox)
     assert await outbox.resolve(ref) == "1700000000.000001"
     assert await outbox.resolve(MessageRef("test", "C", "123.456")) == "123.456"
+
+
+async def test_drained_waits_for_a_channels_queue(db: Database, transport: Recorder) -> None:
+    outbox = Outbox(db, transport, per_second=50)
+    await outbox.post("C-ONE", Card(title="final summary"))
+    sender = asyncio.create_task(outbox.run())
+    try:
+        assert await outbox.drained("C-ONE", seconds=5)
+        assert [s[2] for s in transport.sent] == ["final summary"]
+    finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)

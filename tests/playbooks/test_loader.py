@@ -116,7 +116,7 @@ def test_every_shipped_playbook_dry_runs(name: str) -> None:
     if name == "phishing-report":
         assert any(s["step"] == "ticket" and s["status"] == "succeeded" for s in report["steps"])
     if name == "enrich-and-notify":
-        assert report["cards"][0]["to"] == "alerts"
+        assert report["cards"][0]["to"] == "case"
 
 
 def test_dry_run_of_malicious_ip_requests_and_simulates_the_block() -> None:
