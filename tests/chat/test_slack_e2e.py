@@ -437,3 +437,84 @@ async def test_daily_digest_goes_to_the_digest_channel(tmp_path: Path) -> None:
             assert "1 open case" in json.dumps(digest.blocks)
         finally:
             await app.stop()
+
+
+async def test_socket_mode_commands_and_clicks(tmp_path: Path) -> None:
+    cf_state = cloudflare.State()
+    async with (
+        fake_slack.slack_server() as slack,
+        serve(abuseipdb.app()) as abuse,
+        serve(cloudflare.app(cf_state)) as cf,
+    ):
+        alerts = slack.add_channel("soc-alerts", members=[RESPONDER])
+        settings = validate(
+            {
+                "database": str(tmp_path / "soarbot.db"),
+                "server": {"host": "127.0.0.1", "port": 0},
+                "sources": {"splunk": {"format": "splunk", "token": TOKEN}},
+                "access": {"roles": {"responder": [RESPONDER]}},
+                "connectors": {
+                    "offline": {"warninglists": False},
+                    "abuseipdb": {"api_key": abuseipdb.GOOD_KEY, "base_url": f"{abuse.url}/api/v2"},
+                    "cloudflare": {
+                        "api_token": cloudflare.GOOD_TOKEN,
+                        "account_id": cloudflare.ACCOUNT_ID,
+                        "base_url": f"{cf.url}/client/v4",
+                    },
+                },
+                "chat": {
+                    "slack": {
+                        "bot_token": fake_slack.BOT_TOKEN,
+                        "app_token": fake_slack.APP_TOKEN,
+                        "api_url": slack.api_url,
+                        "alerts_channel": alerts,
+                    }
+                },
+            }
+        )
+        app = App(settings)
+        await app.start()
+        try:
+            await slack.socket_connected(5)
+            help_url = slack.response_url("sm-help")
+            command = {
+                "team_id": fake_slack.TEAM_ID,
+                "channel_id": alerts,
+                "user_id": RESPONDER,
+                "command": "/soar",
+                "text": "help",
+                "response_url": help_url,
+                "trigger_id": "1.2.3",
+            }
+            envelope = await slack.socket_push(fake_slack.socket_envelope("slash_commands", command))
+            assert (await slack.socket_ack(envelope))["envelope_id"] == envelope  # acked within 3 s
+            await eventually(lambda: slack.responses_to("sm-help"))
+
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{app.port}") as http:
+                body = {"sid": "s-socket", "search_name": "Beacon", "result": {"src_ip": BAD_IP}}
+                await http.post(f"/alerts/splunk?token={TOKEN}", json=body)
+            approval = await eventually(lambda: approval_message(slack, alerts))
+            click = {
+                "type": "block_actions",
+                "team": {"id": fake_slack.TEAM_ID},
+                "user": {"id": RESPONDER},
+                "api_app_id": fake_slack.APP_ID,
+                "trigger_id": "1.2.4",
+                "container": {"type": "message", "message_ts": approval.ts, "channel_id": alerts},
+                "channel": {"id": alerts},
+                "response_url": slack.response_url("sm-click"),
+                "actions": [
+                    {
+                        "action_id": "approval_approve",
+                        "block_id": "b",
+                        "type": "button",
+                        "value": button_value(approval, "Approve"),
+                        "action_ts": "1.1",
+                    }
+                ],
+            }
+            envelope = await slack.socket_push(fake_slack.socket_envelope("interactive", click))
+            await slack.socket_ack(envelope)
+            await eventually(lambda: cf_state.creates == 1)
+        finally:
+            await app.stop()
