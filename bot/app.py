@@ -190,6 +190,22 @@ class App:
         digest = await Overview(self.db).digest(since=utcnow() - timedelta(hours=24))
         await self.outbox.post(channel, digest_card(digest, case_id=None))
 
+    async def _refresh_groups(self) -> None:
+        """Let user groups listed in access.roles stand for their current members (a failed read keeps the last)."""
+        assert self.slack is not None
+        assert self.router is not None
+        base = Access(self.settings.access.roles)
+        members = await self.slack.usergroup_members(sorted(base.groups()))
+        if members:
+            current = base.expanded(members)
+            self.engine.access = current
+            self.router.services.access = current
+
+    async def _refresh_groups_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            await self._refresh_groups()
+
     async def _dispatch(self, event: ChatEvent) -> Reply | None:
         assert self.router is not None
         return await self.router.dispatch(event)
@@ -261,6 +277,9 @@ class App:
             self.tasks.spawn(self._refresh_cards(), name="case-cards")
             if self.scheduler is not None:
                 self.scheduler.start()
+            if Access(self.settings.access.roles).groups():
+                await self._refresh_groups()
+                self.tasks.spawn(self._refresh_groups_every(600), name="slack-usergroups")
         config = IntakeConfig(
             sources=source_specs(self.settings),
             max_body_bytes=self.settings.server.max_body_bytes,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -12,6 +13,8 @@ from typing import Any
 from bot.core.models import format_time, parse_time
 from bot.store.approvals import ApprovalRow
 from playbooks.engine.models import Approval
+
+_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +30,19 @@ class Access:
     def has_role(self, user: str, role: str) -> bool:
         """True when ``user`` is in ``role``."""
         return user in self.roles.get(role, ())
+
+    def groups(self) -> set[str]:
+        """Chat user-group ids listed under any role (Slack group ids start with S)."""
+        return {m for members in self.roles.values() for m in members if _GROUP_ID.match(m)}
+
+    def expanded(self, groups: Mapping[str, Sequence[str]]) -> Access:
+        """A copy in which each listed user group also stands for its members."""
+        return Access(
+            {
+                role: list(dict.fromkeys([*members, *(u for m in members for u in groups.get(m, ()))]))
+                for role, members in self.roles.items()
+            }
+        )
 
 
 @dataclass(frozen=True, slots=True)

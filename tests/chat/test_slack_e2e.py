@@ -518,3 +518,61 @@ async def test_socket_mode_commands_and_clicks(tmp_path: Path) -> None:
             await eventually(lambda: cf_state.creates == 1)
         finally:
             await app.stop()
+
+
+async def test_a_slack_user_group_in_a_role_can_approve(tmp_path: Path) -> None:
+    cf_state = cloudflare.State()
+    async with (
+        fake_slack.slack_server() as slack,
+        serve(abuseipdb.app()) as abuse,
+        serve(cloudflare.app(cf_state)) as cf,
+    ):
+        alerts = slack.add_channel("soc-alerts", members=["U0ONCALL"])
+        group = slack.add_usergroup("soc-oncall", ["U0ONCALL"])
+        settings = validate(
+            {
+                "database": str(tmp_path / "soarbot.db"),
+                "server": {"host": "127.0.0.1", "port": 0},
+                "sources": {"splunk": {"format": "splunk", "token": TOKEN}},
+                "access": {"roles": {"responder": [group]}},
+                "connectors": {
+                    "offline": {"warninglists": False},
+                    "abuseipdb": {"api_key": abuseipdb.GOOD_KEY, "base_url": f"{abuse.url}/api/v2"},
+                    "cloudflare": {
+                        "api_token": cloudflare.GOOD_TOKEN,
+                        "account_id": cloudflare.ACCOUNT_ID,
+                        "base_url": f"{cf.url}/client/v4",
+                    },
+                },
+                "chat": {
+                    "slack": {
+                        "bot_token": fake_slack.BOT_TOKEN,
+                        "signing_secret": SECRET,
+                        "api_url": slack.api_url,
+                        "alerts_channel": alerts,
+                    }
+                },
+            }
+        )
+        app = App(settings)
+        await app.start()
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{app.port}") as http:
+                await http.post(
+                    f"/alerts/splunk?token={TOKEN}",
+                    json={"sid": "s-g", "search_name": "Beacon", "result": {"src_ip": BAD_IP}},
+                )
+            approval = await eventually(lambda: approval_message(slack, alerts))
+            click = fake_slack.block_actions(
+                SECRET,
+                user="U0ONCALL",
+                action_id="approval_approve",
+                value=button_value(approval, "Approve"),
+                channel=alerts,
+                message_ts=approval.ts,
+            )
+            assert (await post_event(app, click)).status_code == 200
+            await eventually(lambda: cf_state.creates == 1)
+            assert slack.calls("usergroups.users.list")
+        finally:
+            await app.stop()

@@ -264,6 +264,18 @@ class SlackAdapter:
         if session is not None:
             await session.close()
 
+    async def usergroup_members(self, groups: Sequence[str]) -> dict[str, list[str]]:
+        """Members of each Slack user group (usergroups.users.list); a group that cannot be read is left out."""
+        members: dict[str, list[str]] = {}
+        for group in groups:
+            try:
+                response = await self.client.usergroups_users_list(usergroup=group)
+            except SlackApiError as err:
+                logger.warning("Cannot read Slack user group %s: %s", group, err.response.get("error"))
+                continue
+            members[group] = [str(u) for u in response.get("users") or []]
+        return members
+
     async def handle(self, request: web.Request) -> web.Response:
         """``POST /slack/events``: Bolt verifies the signature (401 otherwise) and routes the request."""
         response = await self.app.async_dispatch(await to_bolt_request(request))
