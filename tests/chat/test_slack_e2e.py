@@ -35,6 +35,43 @@ def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+def config(
+    tmp_path: Path,
+    slack: fake_slack.SlackState,
+    alerts: str,
+    *,
+    abuse: str | None = None,
+    cf: str | None = None,
+    roles: dict[str, list[str]] | None = None,
+    **chat: Any,
+) -> dict[str, Any]:
+    """The config document the end-to-end tests run with (vendors only when their fakes are given)."""
+    connectors: dict[str, Any] = {"offline": {"warninglists": False}}
+    if abuse is not None:
+        connectors["abuseipdb"] = {"api_key": abuseipdb.GOOD_KEY, "base_url": f"{abuse}/api/v2"}
+    if cf is not None:
+        connectors["cloudflare"] = {
+            "api_token": cloudflare.GOOD_TOKEN,
+            "account_id": cloudflare.ACCOUNT_ID,
+            "base_url": f"{cf}/client/v4",
+        }
+    slack_settings = {
+        "bot_token": fake_slack.BOT_TOKEN,
+        "signing_secret": SECRET,
+        "api_url": slack.api_url,
+        "alerts_channel": alerts,
+        **chat,
+    }
+    return {
+        "database": str(tmp_path / "soarbot.db"),
+        "server": {"host": "127.0.0.1", "port": 0},
+        "sources": {"splunk": {"format": "splunk", "token": TOKEN}, "gen": {"format": "generic", "token": TOKEN}},
+        "access": {"roles": roles if roles is not None else {"responder": [RESPONDER]}},
+        "connectors": connectors,
+        "chat": {"slack": {k: v for k, v in slack_settings.items() if v is not None}},
+    }
+
+
 @asynccontextmanager
 async def running(tmp_path: Path, **slack_kwargs: Any) -> AsyncIterator[tuple[App, fake_slack.SlackState, str, Any]]:
     cf_state = cloudflare.State()
@@ -44,35 +81,7 @@ async def running(tmp_path: Path, **slack_kwargs: Any) -> AsyncIterator[tuple[Ap
         serve(cloudflare.app(cf_state)) as cf,
     ):
         alerts = slack.add_channel("soc-alerts", members=[RESPONDER])
-        settings = validate(
-            {
-                "database": str(tmp_path / "soarbot.db"),
-                "server": {"host": "127.0.0.1", "port": 0},
-                "sources": {
-                    "splunk": {"format": "splunk", "token": TOKEN},
-                    "gen": {"format": "generic", "token": TOKEN},
-                },
-                "access": {"roles": {"responder": [RESPONDER]}},
-                "connectors": {
-                    "offline": {"warninglists": False},
-                    "abuseipdb": {"api_key": abuseipdb.GOOD_KEY, "base_url": f"{abuse.url}/api/v2"},
-                    "cloudflare": {
-                        "api_token": cloudflare.GOOD_TOKEN,
-                        "account_id": cloudflare.ACCOUNT_ID,
-                        "base_url": f"{cf.url}/client/v4",
-                    },
-                },
-                "chat": {
-                    "slack": {
-                        "bot_token": fake_slack.BOT_TOKEN,
-                        "signing_secret": SECRET,
-                        "api_url": slack.api_url,
-                        "alerts_channel": alerts,
-                        "messages_per_second": 5,
-                    }
-                },
-            }
-        )
+        settings = validate(config(tmp_path, slack, alerts, abuse=abuse.url, cf=cf.url, messages_per_second=5))
         app = App(settings)
         await app.start()
         try:
@@ -290,29 +299,7 @@ async def test_click_after_a_restart_blocks_once(tmp_path: Path) -> None:
         serve(cloudflare.app(cf_state)) as cf,
     ):
         alerts = slack.add_channel("soc-alerts", members=[RESPONDER])
-        document = {
-            "database": str(tmp_path / "soarbot.db"),
-            "server": {"host": "127.0.0.1", "port": 0},
-            "sources": {"splunk": {"format": "splunk", "token": TOKEN}},
-            "access": {"roles": {"responder": [RESPONDER]}},
-            "connectors": {
-                "offline": {"warninglists": False},
-                "abuseipdb": {"api_key": abuseipdb.GOOD_KEY, "base_url": f"{abuse.url}/api/v2"},
-                "cloudflare": {
-                    "api_token": cloudflare.GOOD_TOKEN,
-                    "account_id": cloudflare.ACCOUNT_ID,
-                    "base_url": f"{cf.url}/client/v4",
-                },
-            },
-            "chat": {
-                "slack": {
-                    "bot_token": fake_slack.BOT_TOKEN,
-                    "signing_secret": SECRET,
-                    "api_url": slack.api_url,
-                    "alerts_channel": alerts,
-                }
-            },
-        }
+        document = config(tmp_path, slack, alerts, abuse=abuse.url, cf=cf.url)
         first = App(validate(document))
         await first.start()
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{first.port}") as http:
@@ -405,24 +392,7 @@ async def test_daily_digest_goes_to_the_digest_channel(tmp_path: Path) -> None:
     async with fake_slack.slack_server() as slack:
         alerts = slack.add_channel("soc-alerts")
         digests = slack.add_channel("soc-digest")
-        settings = validate(
-            {
-                "database": str(tmp_path / "soarbot.db"),
-                "server": {"host": "127.0.0.1", "port": 0},
-                "sources": {"gen": {"format": "generic", "token": TOKEN}},
-                "connectors": {"offline": {"warninglists": False}},
-                "chat": {
-                    "slack": {
-                        "bot_token": fake_slack.BOT_TOKEN,
-                        "signing_secret": SECRET,
-                        "api_url": slack.api_url,
-                        "alerts_channel": alerts,
-                        "digest_channel": digests,
-                        "digest_at": "07:30",
-                    }
-                },
-            }
-        )
+        settings = validate(config(tmp_path, slack, alerts, digest_channel=digests, digest_at="07:30"))
         app = App(settings)
         await app.start()
         try:
@@ -448,29 +418,9 @@ async def test_socket_mode_commands_and_clicks(tmp_path: Path) -> None:
     ):
         alerts = slack.add_channel("soc-alerts", members=[RESPONDER])
         settings = validate(
-            {
-                "database": str(tmp_path / "soarbot.db"),
-                "server": {"host": "127.0.0.1", "port": 0},
-                "sources": {"splunk": {"format": "splunk", "token": TOKEN}},
-                "access": {"roles": {"responder": [RESPONDER]}},
-                "connectors": {
-                    "offline": {"warninglists": False},
-                    "abuseipdb": {"api_key": abuseipdb.GOOD_KEY, "base_url": f"{abuse.url}/api/v2"},
-                    "cloudflare": {
-                        "api_token": cloudflare.GOOD_TOKEN,
-                        "account_id": cloudflare.ACCOUNT_ID,
-                        "base_url": f"{cf.url}/client/v4",
-                    },
-                },
-                "chat": {
-                    "slack": {
-                        "bot_token": fake_slack.BOT_TOKEN,
-                        "app_token": fake_slack.APP_TOKEN,
-                        "api_url": slack.api_url,
-                        "alerts_channel": alerts,
-                    }
-                },
-            }
+            config(
+                tmp_path, slack, alerts, abuse=abuse.url, cf=cf.url, app_token=fake_slack.APP_TOKEN, signing_secret=None
+            )
         )
         app = App(settings)
         await app.start()
@@ -529,31 +479,7 @@ async def test_a_slack_user_group_in_a_role_can_approve(tmp_path: Path) -> None:
     ):
         alerts = slack.add_channel("soc-alerts", members=["U0ONCALL"])
         group = slack.add_usergroup("soc-oncall", ["U0ONCALL"])
-        settings = validate(
-            {
-                "database": str(tmp_path / "soarbot.db"),
-                "server": {"host": "127.0.0.1", "port": 0},
-                "sources": {"splunk": {"format": "splunk", "token": TOKEN}},
-                "access": {"roles": {"responder": [group]}},
-                "connectors": {
-                    "offline": {"warninglists": False},
-                    "abuseipdb": {"api_key": abuseipdb.GOOD_KEY, "base_url": f"{abuse.url}/api/v2"},
-                    "cloudflare": {
-                        "api_token": cloudflare.GOOD_TOKEN,
-                        "account_id": cloudflare.ACCOUNT_ID,
-                        "base_url": f"{cf.url}/client/v4",
-                    },
-                },
-                "chat": {
-                    "slack": {
-                        "bot_token": fake_slack.BOT_TOKEN,
-                        "signing_secret": SECRET,
-                        "api_url": slack.api_url,
-                        "alerts_channel": alerts,
-                    }
-                },
-            }
-        )
+        settings = validate(config(tmp_path, slack, alerts, abuse=abuse.url, cf=cf.url, roles={"responder": [group]}))
         app = App(settings)
         await app.start()
         try:
