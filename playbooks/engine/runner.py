@@ -176,6 +176,7 @@ class Engine:
         self.enrichment = enrichment
         self.responders = responders
         self.playbooks = {p.playbook.name: p.playbook for p in playbooks}
+        self._per_alert = any(p.trigger.on == "alert" for p in self.playbooks.values())
         self.chat = chat
         self.access = access or Access()
         self.guardrails = guardrails or Guardrails()
@@ -215,7 +216,10 @@ class Engine:
     def on_ingested(self, alerts: Sequence[Alert], outcomes: Sequence[IngestOutcome]) -> None:
         """Intake hook: start matching playbooks for newly stored alerts (in the background)."""
         for alert, outcome in zip(alerts, outcomes, strict=True):
-            if not outcome.duplicate and alert.status is AlertStatus.FIRING and outcome.case_id is not None:
+            if outcome.duplicate or alert.status is not AlertStatus.FIRING or outcome.case_id is None:
+                continue
+            # An alert that joins an open case can only start playbooks that trigger on every alert.
+            if outcome.opened or self._per_alert:
                 self.tasks.spawn(self.trigger(alert, outcome), name=f"trigger-alert-{outcome.alert_id}")
 
     async def trigger(self, alert: Alert, outcome: IngestOutcome, *, requester: str = ACTOR) -> list[int]:
