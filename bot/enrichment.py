@@ -30,6 +30,7 @@ from bot.store.db import Database
 logger = logging.getLogger(__name__)
 
 TECHNIQUE_TEXT_LIMIT = 65536
+BATCH = 64  # queued alerts one enrichment worker takes at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,18 +312,28 @@ class CaseEnricher:
 
     async def _work(self) -> None:
         while True:
-            case_id, observables, text = await self._queue.get()
-            try:
-                if observables:
-                    await self.enrich_case(case_id, observables)
+            batch = [await self._queue.get()]
+            # Take whatever else is queued, so a flood into one case is one enrichment and one write, not hundreds.
+            while len(batch) < BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            by_case: dict[int, tuple[list[Observable], list[str]]] = {}
+            for case_id, observables, text in batch:
+                pending, texts = by_case.setdefault(case_id, ([], []))
+                pending.extend(observables)
                 if text:
-                    await self._name_techniques(case_id, text)
-            except Exception:
-                # One failure must not stop the worker; the indicators stay unenriched and are retried at start-up.
-                logger.exception("Enrichment of case %s failed", case_id)
-                for observable in observables:
-                    self._claimed.discard((case_id, str(observable.kind), observable.value))
-            finally:
+                    texts.append(text)
+            for case_id, (pending, texts) in by_case.items():
+                try:
+                    if pending:
+                        await self.enrich_case(case_id, pending)
+                    if texts:
+                        await self._name_techniques(case_id, "\n".join(texts)[:TECHNIQUE_TEXT_LIMIT])
+                except Exception:
+                    # One failure must not stop the worker; the indicators stay unenriched and are retried at start.
+                    logger.exception("Enrichment of case %s failed", case_id)
+                    for observable in pending:
+                        self._claimed.discard((case_id, str(observable.kind), observable.value))
+            for _ in batch:
                 self._queue.task_done()
 
     async def _name_techniques(self, case_id: int, text: str) -> None:
