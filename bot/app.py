@@ -285,7 +285,13 @@ class App:
             max_body_bytes=self.settings.server.max_body_bytes,
             limits=Limits(self.settings.intake.max_observables, self.settings.intake.max_text_chars),
         )
-        routes = [("POST", "/slack/events", self.slack.handle)] if self.slack is not None else []
+        # /slack/events exists only in HTTP mode: without a signing secret nothing could verify what arrives there.
+        slack_http = (
+            self.slack is not None
+            and self.settings.chat.slack is not None
+            and (self.settings.chat.slack.signing_secret is not None)
+        )
+        routes = [("POST", "/slack/events", self.slack.handle)] if slack_http and self.slack is not None else []
         web_app = build_app(AlertEndpoint(config, self.cases, self._ingested), self._healthy, routes)
         # No access log: one line per alert is noise at thousands per second; state changes are logged instead.
         self._runner = web.AppRunner(web_app, access_log=None)

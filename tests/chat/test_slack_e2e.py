@@ -466,6 +466,17 @@ async def test_socket_mode_commands_and_clicks(tmp_path: Path) -> None:
             envelope = await slack.socket_push(fake_slack.socket_envelope("interactive", click))
             await slack.socket_ack(envelope)
             await eventually(lambda: cf_state.creates == 1)
+
+            # Without a signing secret there is no HTTP endpoint that could be fed forged requests.
+            forged = fake_slack.block_actions(
+                "anything",
+                user=RESPONDER,
+                action_id="approval_approve",
+                value="1",
+                channel=alerts,
+                message_ts=approval.ts,
+            )
+            assert (await post_event(app, forged)).status_code == 404
         finally:
             await app.stop()
 

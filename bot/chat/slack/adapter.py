@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -220,10 +221,11 @@ class SlackAdapter:
         tasks: TaskSupervisor,
     ) -> None:
         self.client = AsyncWebClient(token=bot_token, base_url=api_url if api_url.endswith("/") else api_url + "/")
+        # Verification stays on in every mode; Socket Mode requests carry no signature and Bolt skips the check for
+        # them. Without a signing secret the app is never mounted over HTTP (see bot.app).
         self.app = AsyncApp(
             client=self.client,
-            signing_secret=signing_secret or "socket-mode-only",
-            request_verification_enabled=signing_secret is not None,
+            signing_secret=signing_secret or secrets.token_hex(32),
             raise_error_for_unhandled_request=False,
         )
         self._dispatch = dispatch
