@@ -459,12 +459,18 @@ def render_markdown(exported: dict[str, Any]) -> str:
         "",
     ]
     observables = exported.get("observables", [])
+    verdicts = {(v["indicator"]["kind"], v["indicator"]["value"]): v for v in exported.get("verdicts", [])}
     if observables:
-        lines += ["| kind | value | role | internal |", "|---|---|---|---|"]
+        lines += ["| kind | value | role | internal | verdict | evidence |", "|---|---|---|---|---|---|"]
         for o in observables:
-            lines.append(
-                f"| {o['kind']} | `{_cell(o['value'])}` | {o['role'] or ''} | {'yes' if o['internal'] else ''} |"
+            internal = "yes" if o["internal"] else ""
+            verdict = verdicts.get((o["kind"], o["value"]))
+            level = f"{verdict['level']} ({verdict['score']})" if verdict else "not enriched"
+            evidence = "; ".join(
+                f"{v['source']}: {v['level']}" for v in (verdict or {}).get("verdicts", []) if v["level"] != "unknown"
             )
+            role = o["role"] or ""
+            lines.append(f"| {o['kind']} | `{_cell(o['value'])}` | {role} | {internal} | {level} | {_cell(evidence)} |")
     else:
         lines.append("None extracted.")
     lines += ["", "## Alerts", "", "| id | time | severity | status | title |", "|---|---|---|---|---|"]

@@ -56,6 +56,7 @@ def test_alert_send_then_case_commands(tmp_path: Path) -> None:
 
     markdown = soarbot("case", "export", case_id, "--format", "markdown", "--config", config)
     assert markdown.returncode == 0 and markdown.stdout.startswith(f"# Case {case_id}:")
+    assert "| kind | value | role | internal | verdict | evidence |" in markdown.stdout
     assert soarbot("case", "show", case_id, "--config", config).returncode == 0
     assert soarbot("case", "show", "999", "--config", config).returncode == 1
 
