@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -304,6 +304,50 @@ class VendorHttp:
         self.quota.updated = time.time()
         if self.quota.remaining == 0:
             logger.warning("%s quota spent (limit %s); next reset %s", self.name, self.quota.limit, self.quota.reset)
+
+
+class SessionSettings(Protocol):
+    """The settings a connector's HTTP session reads; every ``connectors.ConnectorSettings`` has them."""
+
+    @property
+    def base_url(self) -> str | None:
+        """Replaces the vendor's URL prefix when set (fakes, proxies)."""
+
+    @property
+    def timeout(self) -> float:
+        """Seconds per request (connect: at most 5)."""
+
+    @property
+    def verify_tls(self) -> bool:
+        """Whether the vendor's TLS certificate is checked."""
+
+
+def vendor_session(
+    name: str,
+    settings: SessionSettings,
+    default_base_url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    limiter: RateLimiter | None = None,
+    retry: RetryPolicy = RetryPolicy(),
+    query_secrets: Mapping[str, str] | None = None,
+    follow_redirects: bool = False,
+) -> VendorHttp:
+    """Build connector ``name``'s session: a ``make_client`` client on ``settings.base_url or default_base_url``.
+
+    The client takes its timeout and TLS check from ``settings``; ``transport`` replaces the network (tests).
+    """
+    client = make_client(
+        settings.base_url or default_base_url,
+        headers=headers,
+        timeout=settings.timeout,
+        follow_redirects=follow_redirects,
+        verify=settings.verify_tls,
+        transport=transport,
+        query_secrets=query_secrets,
+    )
+    return VendorHttp(name, client, limiter=limiter, retry=retry)
 
 
 def _int(value: str | None) -> int | None:

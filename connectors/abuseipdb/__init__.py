@@ -12,7 +12,7 @@ from bot.core.models import Observable, ObservableKind
 from bot.core.ports import Verdict, VerdictLevel
 from connectors import ConnectorSettings
 from connectors.abuseipdb.client import BASE_URL, AbuseIpDbClient, IpReport
-from connectors.http import RateLimiter, VendorHttp, Window, credential_id, make_client
+from connectors.http import RateLimiter, Window, credential_id, vendor_session
 
 MALICIOUS_FROM = 75
 SUSPICIOUS_FROM = 25
@@ -35,14 +35,14 @@ class AbuseIpDb:
 
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         key = settings.api_key.get_secret_value()
-        client = make_client(
-            settings.base_url or BASE_URL,
+        self.http = vendor_session(
+            self.name,
+            settings,
+            BASE_URL,
             headers={"Key": key, "Accept": "application/json"},
-            timeout=settings.timeout,
-            verify=settings.verify_tls,
             transport=transport,
+            limiter=RateLimiter(Window(settings.daily_limit, 86400)),
         )
-        self.http = VendorHttp(self.name, client, limiter=RateLimiter(Window(settings.daily_limit, 86400)))
         self.client = AbuseIpDbClient(self.http)
         self.credential_id = credential_id(key)
         self._max_age = settings.max_age_days

@@ -21,7 +21,7 @@ from bot.core.errors import ConnectorAuthError, ConnectorError, ConnectorUnavail
 from bot.core.ports import ActionOutcome, ActionResult, ContainmentKind
 from connectors import ConnectorSettings
 from connectors.cloudflare.client import BASE_URL, AccessRule, CloudflareClient
-from connectors.http import RateLimiter, VendorHttp, Window, credential_id, make_client
+from connectors.http import RateLimiter, Window, credential_id, vendor_session
 
 logger = logging.getLogger(__name__)
 
@@ -81,15 +81,15 @@ class CloudflareContainment:
 
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         token = settings.api_token.get_secret_value()
-        client = make_client(
-            settings.base_url or BASE_URL,
+        self.http = vendor_session(
+            self.name,
+            settings,
+            BASE_URL,
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            timeout=settings.timeout,
-            verify=settings.verify_tls,
             transport=transport,
+            # 1,200 calls per 5 minutes per user; going over blocks every call for 5 minutes, so stay under it.
+            limiter=RateLimiter(Window(1200, 300)),
         )
-        # 1,200 calls per 5 minutes per user; going over blocks every call for 5 minutes, so stay under it.
-        self.http = VendorHttp(self.name, client, limiter=RateLimiter(Window(1200, 300)))
         self.client = CloudflareClient(self.http, settings.scope)
         self.credential_id = credential_id(token)
         self.mode = settings.mode

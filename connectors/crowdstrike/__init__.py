@@ -21,7 +21,7 @@ from bot.core.errors import ConnectorError, ConnectorNotFound
 from bot.core.ports import ActionOutcome, ActionResult, ContainmentKind
 from connectors import ConnectorSettings
 from connectors.crowdstrike.client import CLOUDS, Cloud, FalconClient, Host, HostAction, HostStatus
-from connectors.http import VendorHttp, make_client
+from connectors.http import vendor_session
 from connectors.oauth import in_context
 
 logger = logging.getLogger(__name__)
@@ -50,14 +50,9 @@ class FalconContainment:
     capability = ContainmentKind.EDR
 
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        client = make_client(
-            settings.base_url or CLOUDS[settings.cloud],
-            headers={"Accept": "application/json"},
-            timeout=settings.timeout,
-            verify=settings.verify_tls,
-            transport=transport,
+        self.http = vendor_session(
+            self.name, settings, CLOUDS[settings.cloud], headers={"Accept": "application/json"}, transport=transport
         )
-        self.http = VendorHttp(self.name, client)
         self.client = FalconClient(
             self.http,
             client_id=settings.client_id,

@@ -20,13 +20,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
-from pydantic import Field, SecretStr
 
 from bot.core.errors import ConnectorError, ConnectorNotFound
 from bot.core.ports import ActionOutcome, ActionResult, ContainmentKind
-from connectors import ConnectorSettings
-from connectors.defender.client import BASE_URL, LOGIN_URL, DefenderClient, IsolationType, Machine, MachineAction
-from connectors.http import RateLimiter, VendorHttp, Window, make_client
+from connectors.defender.client import BASE_URL, DefenderClient, IsolationType, Machine, MachineAction
+from connectors.http import RateLimiter, Window, vendor_session
+from connectors.microsoft import AppSettings
 from connectors.oauth import in_context
 
 logger = logging.getLogger(__name__)
@@ -35,17 +34,13 @@ ISOLATE = "isolate host"
 RELEASE = "release host"
 
 
-class Settings(ConnectorSettings):
+class Settings(AppSettings):
     """``connectors.defender``: an Entra app with the ``Machine.Isolate`` and ``Machine.Read.All`` permissions.
 
     ``base_url`` is the API (default https://api.security.microsoft.com; regional hosts such as
     https://eu.api.security.microsoft.com work too).
     """
 
-    tenant_id: str = Field(min_length=1)
-    client_id: str = Field(min_length=1)
-    client_secret: SecretStr
-    login_url: str = LOGIN_URL
     isolation_type: IsolationType = "Full"
 
 
@@ -56,15 +51,15 @@ class DefenderContainment:
     capability = ContainmentKind.EDR
 
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        client = make_client(
-            settings.base_url or BASE_URL,
+        self.http = vendor_session(
+            self.name,
+            settings,
+            BASE_URL,
             headers={"Accept": "application/json"},
-            timeout=settings.timeout,
-            verify=settings.verify_tls,
             transport=transport,
+            # Documented limits of the machines and isolate APIs: 100 calls a minute, 1,500 an hour.
+            limiter=RateLimiter(Window(100, 60), Window(1500, 3600)),
         )
-        # Documented limits of the machines and isolate APIs: 100 calls a minute, 1,500 an hour.
-        self.http = VendorHttp(self.name, client, limiter=RateLimiter(Window(100, 60), Window(1500, 3600)))
         self.client = DefenderClient(
             self.http,
             login_url=settings.login_url,

@@ -15,14 +15,14 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
-from pydantic import SecretStr
 
 from bot.core.errors import ConnectorError, ConnectorNotFound, ConnectorUnavailable
-from connectors.http import VendorHttp, json_body
-from connectors.oauth import ClientCredentials
+from connectors.http import json_body
+from connectors.microsoft import LOGIN_URL as LOGIN_URL
+from connectors.microsoft import AppClient
+from connectors.microsoft import error_text as error_text
 
 BASE_URL = "https://api.security.microsoft.com"
-LOGIN_URL = "https://login.microsoftonline.com"
 SCOPE = "https://api.securitycenter.microsoft.com/.default"
 ALREADY_ACTIVE = "ActiveRequestAlreadyExists"
 IsolationType = Literal["Full", "Selective"]
@@ -48,21 +48,10 @@ class MachineAction:
     machine_id: str
 
 
-class DefenderClient:
+class DefenderClient(AppClient):
     """Typed access to the Defender endpoints soarbot calls."""
 
-    def __init__(
-        self, http: VendorHttp, *, login_url: str, tenant_id: str, client_id: str, client_secret: SecretStr
-    ) -> None:
-        self.http = http
-        self.auth = ClientCredentials(
-            http,
-            token_url=f"{login_url.rstrip('/')}/{quote(tenant_id, safe='')}/oauth2/v2.0/token",
-            client_id=client_id,
-            client_secret=client_secret,
-            form={"grant_type": "client_credentials", "scope": SCOPE},
-            error_text=error_text,
-        )
+    scope = SCOPE
 
     async def any_machine(self) -> bool:
         """Whether the app can read at least one machine (proves the token and ``Machine.Read.All``)."""
@@ -122,15 +111,6 @@ class DefenderClient:
 def odata_string(value: str) -> str:
     """``value`` as an OData string literal: single-quoted, quotes doubled."""
     return "'" + value.replace("'", "''") + "'"
-
-
-def error_text(body: Any) -> str | None:
-    """``code: message`` of a Defender / Graph ``{"error": {...}}`` body."""
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict):
-        code, message = error.get("code"), error.get("message")
-        return ": ".join(str(part) for part in (code, message) if part) or None
-    return None
 
 
 def _error_code(body: Any) -> str | None:

@@ -14,13 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
-from pydantic import Field, SecretStr
 
 from bot.core.errors import ConnectorError
 from bot.core.ports import ActionOutcome, ActionResult, ContainmentKind
-from connectors import ConnectorSettings
-from connectors.entra.client import BASE_URL, LOGIN_URL, GraphClient, User
-from connectors.http import VendorHttp, make_client
+from connectors.entra.client import BASE_URL, GraphClient, User
+from connectors.http import vendor_session
+from connectors.microsoft import AppSettings
 from connectors.oauth import in_context
 
 logger = logging.getLogger(__name__)
@@ -29,16 +28,11 @@ DISABLE = "disable account and revoke sessions"
 ENABLE = "enable account"
 
 
-class Settings(ConnectorSettings):
+class Settings(AppSettings):
     """``connectors.entra``: an Entra app allowed to read users, enable/disable them and revoke sessions.
 
     ``base_url`` is the Graph root (default https://graph.microsoft.com/v1.0).
     """
-
-    tenant_id: str = Field(min_length=1)
-    client_id: str = Field(min_length=1)
-    client_secret: SecretStr
-    login_url: str = LOGIN_URL
 
 
 class EntraContainment:
@@ -48,14 +42,9 @@ class EntraContainment:
     capability = ContainmentKind.IDENTITY
 
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        client = make_client(
-            settings.base_url or BASE_URL,
-            headers={"Accept": "application/json"},
-            timeout=settings.timeout,
-            verify=settings.verify_tls,
-            transport=transport,
+        self.http = vendor_session(
+            self.name, settings, BASE_URL, headers={"Accept": "application/json"}, transport=transport
         )
-        self.http = VendorHttp(self.name, client)
         self.client = GraphClient(
             self.http,
             login_url=settings.login_url,

@@ -14,14 +14,14 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from pydantic import SecretStr
 
 from bot.core.errors import ConnectorError, ConnectorNotFound, ConnectorUnavailable
-from connectors.http import VendorHttp, json_body
-from connectors.oauth import ClientCredentials
+from connectors.http import json_body
+from connectors.microsoft import LOGIN_URL as LOGIN_URL
+from connectors.microsoft import AppClient
+from connectors.microsoft import error_text as error_text
 
 BASE_URL = "https://graph.microsoft.com/v1.0"
-LOGIN_URL = "https://login.microsoftonline.com"
 SCOPE = "https://graph.microsoft.com/.default"
 
 
@@ -34,26 +34,15 @@ class User:
     account_enabled: bool
 
 
-class GraphClient:
+class GraphClient(AppClient):
     """Typed access to the Graph endpoints soarbot calls."""
 
-    def __init__(
-        self, http: VendorHttp, *, login_url: str, tenant_id: str, client_id: str, client_secret: SecretStr
-    ) -> None:
-        self.http = http
-        # Graph documents 429 as "throttled, request not performed", with Retry-After. So a 429 on a PATCH or
-        # POST is the one answer after which repeating a state change is known to be safe: the first one did
-        # nothing. ClientCredentials repeats such a call once after Retry-After (at most 30 s), never on 5xx
-        # or a timeout, where Graph may have acted. Reads keep VendorHttp's ordinary lookup retries.
-        self.auth = ClientCredentials(
-            http,
-            token_url=f"{login_url.rstrip('/')}/{quote(tenant_id, safe='')}/oauth2/v2.0/token",
-            client_id=client_id,
-            client_secret=client_secret,
-            form={"grant_type": "client_credentials", "scope": SCOPE},
-            error_text=error_text,
-            retry_throttled=True,
-        )
+    scope = SCOPE
+    # Graph documents 429 as "throttled, request not performed", with Retry-After. So a 429 on a PATCH or
+    # POST is the one answer after which repeating a state change is known to be safe: the first one did
+    # nothing. ClientCredentials repeats such a call once after Retry-After (at most 30 s), never on 5xx
+    # or a timeout, where Graph may have acted. Reads keep VendorHttp's ordinary lookup retries.
+    retry_throttled = True
 
     async def any_user(self) -> bool:
         """Whether the app can read users (proves the token and ``User.Read.All``)."""
@@ -92,14 +81,6 @@ class GraphClient:
         data = _answer(response, f"revoke sessions of {user_id}")
         if data.get("value") is not True:
             raise ConnectorError(f"entra: revoke sessions of {user_id}: Graph answered value={data.get('value')!r}")
-
-
-def error_text(body: Any) -> str | None:
-    """``code: message`` of a Graph ``{"error": {...}}`` body."""
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict):
-        return ": ".join(str(part) for part in (error.get("code"), error.get("message")) if part) or None
-    return None
 
 
 def _user_path(user: str) -> str:

@@ -13,7 +13,7 @@ from bot.core.models import Observable, ObservableKind
 from bot.core.ports import Verdict, VerdictLevel
 from connectors import ConnectorSettings
 from connectors.greynoise.client import BASE_URL, Classification, CommunityReport, GreyNoiseClient
-from connectors.http import RateLimiter, VendorHttp, Window, credential_id, make_client
+from connectors.http import RateLimiter, Window, credential_id, vendor_session
 
 VIZ = "https://viz.greynoise.io"
 _SCORES = {
@@ -43,14 +43,14 @@ class GreyNoise:
         headers = {"Accept": "application/json"}
         if key is not None:
             headers["key"] = key
-        client = make_client(
-            settings.base_url or BASE_URL,
+        self.http = vendor_session(
+            self.name,
+            settings,
+            BASE_URL,
             headers=headers,
-            timeout=settings.timeout,
-            verify=settings.verify_tls,
             transport=transport,
+            limiter=RateLimiter(Window(settings.per_day, 86400)),
         )
-        self.http = VendorHttp(self.name, client, limiter=RateLimiter(Window(settings.per_day, 86400)))
         self.client = GreyNoiseClient(self.http)
         self.credential_id = credential_id(key) if key is not None else "anonymous"
         self._keyed = key is not None

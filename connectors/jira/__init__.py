@@ -20,7 +20,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from bot.core.ports import ActionOutcome, ActionResult
 from connectors import ConnectorSettings
-from connectors.http import VendorHttp, credential_id, make_client
+from connectors.http import credential_id, vendor_session
 from connectors.jira.client import IssueRef, JiraClient, NewIssue
 
 logger = logging.getLogger(__name__)
@@ -76,14 +76,13 @@ class JiraTicketing:
         site = settings.base_url or settings.site_url
         assert site is not None  # the validator guarantees one
         basic = base64.b64encode(f"{settings.email}:{token}".encode()).decode()
-        client = make_client(
+        self.http = vendor_session(
+            self.name,
+            settings,
             site,
             headers={"Authorization": f"Basic {basic}", "Accept": "application/json"},
-            timeout=settings.timeout,
-            verify=settings.verify_tls,
             transport=transport,
         )
-        self.http = VendorHttp(self.name, client)
         self.client = JiraClient(self.http)
         self.credential_id = credential_id(settings.email, token)
         self.site = site.rstrip("/")

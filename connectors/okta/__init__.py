@@ -19,7 +19,7 @@ from pydantic import SecretStr, model_validator
 from bot.core.errors import ConnectorError
 from bot.core.ports import ActionOutcome, ActionResult, ContainmentKind
 from connectors import ConnectorSettings
-from connectors.http import VendorHttp, credential_id, make_client
+from connectors.http import credential_id, vendor_session
 from connectors.okta.client import OktaClient, OktaStateError, OktaUser
 
 logger = logging.getLogger(__name__)
@@ -54,14 +54,13 @@ class OktaContainment:
         token = settings.api_token.get_secret_value()
         base = settings.base_url or settings.org_url
         assert base is not None  # the validator guarantees one
-        client = make_client(
+        self.http = vendor_session(
+            self.name,
+            settings,
             base,
             headers={"Authorization": f"SSWS {token}", "Accept": "application/json"},
-            timeout=settings.timeout,
-            verify=settings.verify_tls,
             transport=transport,
         )
-        self.http = VendorHttp(self.name, client)
         self.client = OktaClient(self.http)
         self.credential_id = credential_id(token)
         self._oauth_tokens = settings.revoke_oauth_tokens

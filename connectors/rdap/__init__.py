@@ -18,7 +18,7 @@ from bot.core.errors import ConnectorNotFound
 from bot.core.models import Observable, ObservableKind, utcnow
 from bot.core.ports import Verdict, VerdictLevel
 from connectors import ConnectorSettings
-from connectors.http import RateLimiter, VendorHttp, Window, make_client
+from connectors.http import RateLimiter, Window, vendor_session
 from connectors.rdap.client import ACCEPT, BASE_URL, DomainRecord, IpNetwork, RdapClient
 
 NAME = "rdap"
@@ -41,15 +41,15 @@ class Rdap:
     credential_id = "none"
 
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        client = make_client(
-            settings.base_url or BASE_URL,
+        self.http = vendor_session(
+            self.name,
+            settings,
+            BASE_URL,
             headers={"Accept": ACCEPT},
-            timeout=settings.timeout,
-            follow_redirects=True,  # the bootstrap answers 302 to the authoritative registry
-            verify=settings.verify_tls,
             transport=transport,
+            limiter=RateLimiter(Window(settings.per_second, 1.0)),
+            follow_redirects=True,  # the bootstrap answers 302 to the authoritative registry
         )
-        self.http = VendorHttp(self.name, client, limiter=RateLimiter(Window(settings.per_second, 1.0)))
         self.client = RdapClient(self.http)
         self.young_domain_days = settings.young_domain_days
 

@@ -12,7 +12,7 @@ from bot.core.errors import ConnectorNotFound
 from bot.core.models import Observable, ObservableKind
 from bot.core.ports import Verdict, VerdictLevel
 from connectors import ConnectorSettings
-from connectors.http import RateLimiter, VendorHttp, Window, credential_id, make_client
+from connectors.http import RateLimiter, Window, credential_id, vendor_session
 from connectors.shodan.client import BASE_URL, HostReport, ShodanClient
 
 SUSPICIOUS_TAGS = frozenset({"malware", "c2", "compromised"})
@@ -36,14 +36,14 @@ class Shodan:
 
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         key = settings.api_key.get_secret_value()
-        client = make_client(
-            settings.base_url or BASE_URL,
-            timeout=settings.timeout,
-            verify=settings.verify_tls,
+        self.http = vendor_session(
+            self.name,
+            settings,
+            BASE_URL,
             transport=transport,
+            limiter=RateLimiter(Window(1, 1)),
             query_secrets={"key": key},  # Shodan wants it in the query string; it exists only on the wire
         )
-        self.http = VendorHttp(self.name, client, limiter=RateLimiter(Window(1, 1)))
         self.client = ShodanClient(self.http)
         self.credential_id = credential_id(key)
 

@@ -15,12 +15,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 
 from bot.core.models import Observable, ObservableKind
 from bot.core.ports import Verdict, VerdictLevel
-from connectors import ConnectorSettings
-from connectors.http import VendorHttp, credential_id, make_client
+from connectors.abusech import AbuseChSettings, abusech_session
+from connectors.http import credential_id
 from connectors.threatfox.client import BASE_URL, NO_RESULT, Ioc, NoData, ThreatFoxClient
 
 NAME = "threatfox"
@@ -29,10 +28,8 @@ MIN_SCORE = 50
 HASH_KINDS = frozenset({ObservableKind.MD5, ObservableKind.SHA256})
 
 
-class Settings(ConnectorSettings):
+class Settings(AbuseChSettings):
     """``connectors.threatfox``."""
-
-    auth_key: SecretStr
 
 
 class ThreatFox:
@@ -45,18 +42,9 @@ class ThreatFox:
     external = True
 
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        key = settings.auth_key.get_secret_value()
-        client = make_client(
-            settings.base_url or BASE_URL,
-            headers={"Auth-Key": key, "Accept": "application/json"},
-            timeout=settings.timeout,
-            verify=settings.verify_tls,
-            transport=transport,
-        )
-        # abuse.ch publishes no numeric limit (fair use), so no limiter: the breaker and retries still apply.
-        self.http = VendorHttp(self.name, client)
+        self.http = abusech_session(self.name, settings, BASE_URL, transport)
         self.client = ThreatFoxClient(self.http)
-        self.credential_id = credential_id(key)
+        self.credential_id = credential_id(settings.auth_key.get_secret_value())
 
     async def aclose(self) -> None:
         """Close the HTTP client."""

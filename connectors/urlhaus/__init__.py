@@ -6,12 +6,11 @@ import contextlib
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 
 from bot.core.models import Observable, ObservableKind
 from bot.core.ports import Verdict, VerdictLevel
-from connectors import ConnectorSettings
-from connectors.http import VendorHttp, credential_id, make_client
+from connectors.abusech import AbuseChSettings, abusech_session
+from connectors.http import credential_id
 from connectors.urlhaus.client import BASE_URL, HostReport, NoData, PayloadReport, UrlhausClient, UrlReport
 
 NAME = "urlhaus"
@@ -26,10 +25,8 @@ HOST_OFFLINE_SCORE = 60
 MAX_TAGS = 10
 
 
-class Settings(ConnectorSettings):
+class Settings(AbuseChSettings):
     """``connectors.urlhaus``."""
-
-    auth_key: SecretStr
 
 
 class Urlhaus:
@@ -42,18 +39,9 @@ class Urlhaus:
     external = True
 
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        key = settings.auth_key.get_secret_value()
-        client = make_client(
-            settings.base_url or BASE_URL,
-            headers={"Auth-Key": key, "Accept": "application/json"},
-            timeout=settings.timeout,
-            verify=settings.verify_tls,
-            transport=transport,
-        )
-        # abuse.ch publishes no numeric limit (fair use), so no limiter: the breaker and retries still apply.
-        self.http = VendorHttp(self.name, client)
+        self.http = abusech_session(self.name, settings, BASE_URL, transport)
         self.client = UrlhausClient(self.http)
-        self.credential_id = credential_id(key)
+        self.credential_id = credential_id(settings.auth_key.get_secret_value())
 
     async def aclose(self) -> None:
         """Close the HTTP client."""

@@ -11,7 +11,7 @@ from bot.core.errors import ConnectorNotFound
 from bot.core.models import Observable, ObservableKind
 from bot.core.ports import Verdict, VerdictLevel
 from connectors import ConnectorSettings
-from connectors.http import RateLimiter, VendorHttp, Window, credential_id, make_client
+from connectors.http import RateLimiter, Window, credential_id, vendor_session
 from connectors.virustotal.client import BASE_URL, ObjectType, VirusTotalClient, VtObject
 
 SUSPICIOUS_FROM_SUSPICIOUS = 3
@@ -46,15 +46,14 @@ class VirusTotal:
 
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         key = settings.api_key.get_secret_value()
-        client = make_client(
-            settings.base_url or BASE_URL,
+        self.http = vendor_session(
+            self.name,
+            settings,
+            BASE_URL,
             headers={"x-apikey": key, "Accept": "application/json"},
-            timeout=settings.timeout,
-            verify=settings.verify_tls,
             transport=transport,
+            limiter=RateLimiter(Window(settings.per_minute, 60), Window(settings.per_day, 86400)),
         )
-        limiter = RateLimiter(Window(settings.per_minute, 60), Window(settings.per_day, 86400))
-        self.http = VendorHttp(self.name, client, limiter=limiter)
         self.client = VirusTotalClient(self.http)
         self.credential_id = credential_id(key)
         self._threshold = settings.malicious_threshold
