@@ -10,8 +10,9 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
 import orjson
+
+from bot.store.db import Reader
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,14 +127,14 @@ def get_tx(conn: sqlite3.Connection, approval_id: int) -> ApprovalRow | None:
     return None if row is None else _row(row)
 
 
-async def get(db: aiosqlite.Connection, approval_id: int) -> ApprovalRow | None:
+async def get(db: Reader, approval_id: int) -> ApprovalRow | None:
     """One approval."""
     async with db.execute(f"SELECT {_COLUMNS} FROM approvals WHERE id = ?", (approval_id,)) as cursor:  # noqa: S608
         row = await cursor.fetchone()
     return None if row is None else _row(row)
 
 
-async def for_step(db: aiosqlite.Connection, run_id: int, step_key: str) -> ApprovalRow | None:
+async def for_step(db: Reader, run_id: int, step_key: str) -> ApprovalRow | None:
     """The approval of one run step."""
     query = f"SELECT {_COLUMNS} FROM approvals WHERE run_id = ? AND step_key = ?"  # noqa: S608
     async with db.execute(query, (run_id, step_key)) as cursor:
@@ -141,7 +142,7 @@ async def for_step(db: aiosqlite.Connection, run_id: int, step_key: str) -> Appr
     return None if row is None else _row(row)
 
 
-async def pending(db: aiosqlite.Connection, *, case_id: int | None = None) -> list[ApprovalRow]:
+async def pending(db: Reader, *, case_id: int | None = None) -> list[ApprovalRow]:
     """Undecided approvals, oldest first."""
     where, args = ("status = 'pending'", ()) if case_id is None else ("status = 'pending' AND case_id = ?", (case_id,))
     query = f"SELECT {_COLUMNS} FROM approvals WHERE {where} ORDER BY id"  # noqa: S608 - constant parts
@@ -149,7 +150,7 @@ async def pending(db: aiosqlite.Connection, *, case_id: int | None = None) -> li
         return [_row(r) for r in await cursor.fetchall()]
 
 
-async def due(db: aiosqlite.Connection, now: str) -> list[ApprovalRow]:
+async def due(db: Reader, now: str) -> list[ApprovalRow]:
     """Pending approvals that have expired or whose reminder is due."""
     query = (
         f"SELECT {_COLUMNS} FROM approvals WHERE status = 'pending' AND (expires_at <= ? OR remind_at <= ?)"  # noqa: S608
@@ -179,7 +180,7 @@ def approvals_count_tx(conn: sqlite3.Connection, approval_id: int) -> list[str]:
     return [r[0] for r in rows]
 
 
-async def votes(db: aiosqlite.Connection, approval_id: int) -> list[tuple[str, str, str | None, str]]:
+async def votes(db: Reader, approval_id: int) -> list[tuple[str, str, str | None, str]]:
     """``(user, vote, reason, at)`` for an approval."""
     query = "SELECT user_id, vote, reason, at FROM votes WHERE approval_id = ? ORDER BY at, user_id"
     async with db.execute(query, (approval_id,)) as cursor:
@@ -211,7 +212,7 @@ def reschedule_tx(conn: sqlite3.Connection, approval_id: int, remind_at: str | N
     )
 
 
-async def for_run(db: aiosqlite.Connection, run_id: int) -> list[ApprovalRow]:
+async def for_run(db: Reader, run_id: int) -> list[ApprovalRow]:
     """Every approval a run asked for, in order."""
     query = f"SELECT {_COLUMNS} FROM approvals WHERE run_id = ? ORDER BY id"  # noqa: S608 - constant columns
     async with db.execute(query, (run_id,)) as cursor:

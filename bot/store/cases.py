@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiosqlite
 import orjson
 
 from bot.core.errors import NotFound
@@ -29,6 +28,7 @@ from bot.core.models import (
     format_time,
     parse_time,
 )
+from bot.store.db import Reader
 
 _CASE_COLUMNS = (
     "id, title, status, severity, assignee, source, rule, fingerprint, alert_count, "
@@ -274,7 +274,7 @@ class StoredAlert:
         }
 
 
-async def list_cases(db: aiosqlite.Connection, *, status: CaseStatus | None = None, limit: int = 100) -> list[Case]:
+async def list_cases(db: Reader, *, status: CaseStatus | None = None, limit: int = 100) -> list[Case]:
     """Newest cases first, optionally of one status."""
     where, args = ("WHERE status = ?", (str(status), limit)) if status else ("", (limit,))
     query = f"SELECT {_CASE_COLUMNS} FROM cases {where} ORDER BY id DESC LIMIT ?"  # noqa: S608 - constant parts
@@ -282,7 +282,7 @@ async def list_cases(db: aiosqlite.Connection, *, status: CaseStatus | None = No
         return [_case(row) for row in await cursor.fetchall()]
 
 
-async def get_case(db: aiosqlite.Connection, case_id: int) -> Case:
+async def get_case(db: Reader, case_id: int) -> Case:
     """One case, or NotFound."""
     async with db.execute(f"SELECT {_CASE_COLUMNS} FROM cases WHERE id = ?", (case_id,)) as cursor:  # noqa: S608
         row = await cursor.fetchone()
@@ -291,7 +291,7 @@ async def get_case(db: aiosqlite.Connection, case_id: int) -> Case:
     return _case(row)
 
 
-async def case_alerts(db: aiosqlite.Connection, case_id: int) -> list[StoredAlert]:
+async def case_alerts(db: Reader, case_id: int) -> list[StoredAlert]:
     """The alerts of a case, oldest first."""
     query = (
         "SELECT id, case_id, source, format, external_id, status, title, severity, rule, link, time, received_at"
@@ -304,7 +304,7 @@ async def case_alerts(db: aiosqlite.Connection, case_id: int) -> list[StoredAler
     ]
 
 
-async def case_observables(db: aiosqlite.Connection, case_id: int) -> list[Observable]:
+async def case_observables(db: Reader, case_id: int) -> list[Observable]:
     """Distinct indicators seen across a case's alerts, in first-seen order."""
     query = (
         "SELECT kind, value, role, internal FROM observables WHERE case_id = ?"
@@ -315,7 +315,7 @@ async def case_observables(db: aiosqlite.Connection, case_id: int) -> list[Obser
     return [Observable(ObservableKind(r[0]), r[1], r[2], bool(r[3])) for r in rows]
 
 
-async def timeline(db: aiosqlite.Connection, case_id: int) -> list[TimelineEvent]:
+async def timeline(db: Reader, case_id: int) -> list[TimelineEvent]:
     """A case's timeline in order."""
     query = "SELECT case_id, seq, type, at, actor, data, prev_hash, hash FROM timeline WHERE case_id = ? ORDER BY seq"
     async with db.execute(query, (case_id,)) as cursor:

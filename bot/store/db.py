@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -43,6 +44,30 @@ class _Pending:
     future: asyncio.Future[Any] = field(repr=False)
     batch_job: BatchJob[Any, Any] | None = None
     item: Any = None
+
+
+class Reader:
+    """The read connection, one statement at a time.
+
+    aiosqlite shares one connection between coroutines. A statement whose cursor is still open keeps its read
+    snapshot, and another coroutine's query slipped in between ``execute`` and ``fetch`` would run in that old
+    snapshot and miss a row committed a moment ago. Holding a lock from ``execute`` until the cursor is closed
+    gives every read a fresh snapshot.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def execute(self, sql: str, parameters: Iterable[Any] = ()) -> AsyncIterator[aiosqlite.Cursor]:
+        """Run one query; the cursor is closed (and the snapshot released) when the block ends."""
+        async with self._lock:
+            cursor = await self._conn.execute(sql, tuple(parameters))
+            try:
+                yield cursor
+            finally:
+                await cursor.close()
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -74,6 +99,7 @@ class Database:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="soarbot-writer")
         self._writer: sqlite3.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
+        self._read: Reader | None = None
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._loop_task: asyncio.Task[None] | None = None
         self.batches = 0
@@ -91,6 +117,7 @@ class Database:
         self._reader.row_factory = aiosqlite.Row
         await self._reader.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
         await self._reader.execute("PRAGMA query_only = ON")
+        self._read = Reader(self._reader)
         self._loop_task = asyncio.create_task(self._run(), name="store-writer")
 
     def _open_writer(self) -> sqlite3.Connection:
@@ -122,6 +149,7 @@ class Database:
         if self._reader is not None:
             await self._reader.close()
             self._reader = None
+            self._read = None
         if self._writer is not None:
             writer = self._writer
             self._writer = None
@@ -157,11 +185,11 @@ class Database:
         return await future
 
     @property
-    def reader(self) -> aiosqlite.Connection:
-        """The read connection (``query_only``)."""
-        if self._reader is None:
+    def reader(self) -> Reader:
+        """The read connection (``query_only``), one statement at a time."""
+        if self._read is None:
             raise StoreUnavailable("the database is not open")
-        return self._reader
+        return self._read
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -12,11 +12,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
 import orjson
 
 from bot.core.models import Severity, TimelineEvent
 from bot.store.cases import append_event_tx, next_ids_tx
+from bot.store.db import Reader
 
 MANUAL_SOURCE = "chat"
 MANUAL_RULE = "incident"
@@ -165,14 +165,14 @@ def mark_seen_tx(conn: sqlite3.Connection, *, event_id: str, at: str) -> bool:
 # --- reads -----------------------------------------------------------------------------------------------
 
 
-async def get(db: aiosqlite.Connection, case_id: int) -> IncidentRow | None:
+async def get(db: Reader, case_id: int) -> IncidentRow | None:
     """The incident of a case."""
     async with db.execute(f"SELECT {_COLUMNS} FROM incidents WHERE case_id = ?", (case_id,)) as cursor:  # noqa: S608
         row = await cursor.fetchone()
     return None if row is None else _row(row)
 
 
-async def by_channel(db: aiosqlite.Connection, channel: str) -> IncidentRow | None:
+async def by_channel(db: Reader, channel: str) -> IncidentRow | None:
     """The incident whose channel is ``channel``."""
     async with db.execute(f"SELECT {_COLUMNS} FROM incidents WHERE channel = ?", (channel,)) as cursor:  # noqa: S608
         row = await cursor.fetchone()
@@ -193,7 +193,7 @@ class OpenCase:
 _SEVERITY_RANK = "CASE severity " + " ".join(f"WHEN '{s}' THEN {s.rank}" for s in Severity) + " ELSE -1 END"
 
 
-async def open_cases(db: aiosqlite.Connection, *, case_id: int | None = None, limit: int = 10) -> list[OpenCase]:
+async def open_cases(db: Reader, *, case_id: int | None = None, limit: int = 10) -> list[OpenCase]:
     """The most severe open cases (newest first within a severity), or just ``case_id`` when it is open."""
     where, args = (
         ("status != 'closed'", (limit,)) if case_id is None else ("status != 'closed' AND id = ?", (case_id, limit))
@@ -206,7 +206,7 @@ async def open_cases(db: aiosqlite.Connection, *, case_id: int | None = None, li
         return [OpenCase(r[0], r[1], Severity(r[2]), r[3], r[4]) for r in await cursor.fetchall()]
 
 
-async def open_case_counts(db: aiosqlite.Connection, *, case_id: int | None = None) -> dict[Severity, int]:
+async def open_case_counts(db: Reader, *, case_id: int | None = None) -> dict[Severity, int]:
     """How many cases are open, per severity."""
     where, args = ("status != 'closed'", ()) if case_id is None else ("status != 'closed' AND id = ?", (case_id,))
     query = f"SELECT severity, count(*) FROM cases WHERE {where} GROUP BY severity"  # noqa: S608 - constant parts
@@ -226,7 +226,7 @@ class RecentAction:
     attempted_at: str
 
 
-async def actions_since(db: aiosqlite.Connection, since: str, *, case_id: int | None = None) -> list[RecentAction]:
+async def actions_since(db: Reader, since: str, *, case_id: int | None = None) -> list[RecentAction]:
     """Containment actions attempted at or after ``since``, oldest first."""
     where, args = (
         ("attempted_at >= ?", (since,)) if case_id is None else ("attempted_at >= ? AND case_id = ?", (since, case_id))

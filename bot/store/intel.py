@@ -11,17 +11,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
 import orjson
 
 from bot.core.models import Observable, ObservableKind
 from bot.core.ports import Verdict, VerdictLevel
+from bot.store.db import Reader
 
 CacheKey = tuple[str, str, str, str]
 """``(connector, credential_id, kind, value)``."""
 
 
-async def cached_verdicts(db: aiosqlite.Connection, keys: Iterable[CacheKey], now: str) -> dict[CacheKey, Verdict]:
+async def cached_verdicts(db: Reader, keys: Iterable[CacheKey], now: str) -> dict[CacheKey, Verdict]:
     """Unexpired cached verdicts for ``keys``."""
     query = (
         "SELECT c.connector, c.credential_id, c.kind, c.value, c.verdict FROM json_each(?) AS k"
@@ -94,7 +94,7 @@ def put_case_verdicts_tx(conn: sqlite3.Connection, verdicts: Sequence[CaseVerdic
         )
 
 
-async def case_verdicts(db: aiosqlite.Connection, case_id: int) -> list[CaseVerdict]:
+async def case_verdicts(db: Reader, case_id: int) -> list[CaseVerdict]:
     """The merged verdicts of a case's indicators, worst first."""
     query = (
         "SELECT case_id, kind, value, level, score, report, enriched_at FROM case_verdicts WHERE case_id = ?"
@@ -107,7 +107,7 @@ async def case_verdicts(db: aiosqlite.Connection, case_id: int) -> list[CaseVerd
     ]
 
 
-async def unenriched_observables(db: aiosqlite.Connection, *, limit: int = 5000) -> list[tuple[int, Observable]]:
+async def unenriched_observables(db: Reader, *, limit: int = 5000) -> list[tuple[int, Observable]]:
     """Indicators of open cases that have no verdict yet (after a restart, their enrichment is redone)."""
     query = (
         "SELECT o.case_id, o.kind, o.value, o.role, o.internal FROM observables AS o"

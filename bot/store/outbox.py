@@ -6,8 +6,9 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
 import orjson
+
+from bot.store.db import Reader
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,21 +104,21 @@ def enqueue_ephemeral_tx(
     return cursor.lastrowid
 
 
-async def due(db: aiosqlite.Connection, now: str, *, limit: int = 100) -> list[OutboxRow]:
+async def due(db: Reader, now: str, *, limit: int = 100) -> list[OutboxRow]:
     """Pending rows whose time has come, oldest first."""
     query = f"SELECT {_COLUMNS} FROM outbox WHERE status = 'pending' AND next_at <= ? ORDER BY id LIMIT ?"  # noqa: S608
     async with db.execute(query, (now, limit)) as cursor:
         return [_row(r) for r in await cursor.fetchall()]
 
 
-async def get(db: aiosqlite.Connection, message_id: int) -> OutboxRow | None:
+async def get(db: Reader, message_id: int) -> OutboxRow | None:
     """One row."""
     async with db.execute(f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", (message_id,)) as cursor:  # noqa: S608
         row = await cursor.fetchone()
     return None if row is None else _row(row)
 
 
-async def next_due_at(db: aiosqlite.Connection) -> str | None:
+async def next_due_at(db: Reader) -> str | None:
     """When the next pending row is due."""
     async with db.execute("SELECT min(next_at) FROM outbox WHERE status = 'pending'") as cursor:
         row = await cursor.fetchone()
@@ -154,7 +155,7 @@ def mark_failed_tx(conn: sqlite3.Connection, row_id: int, error: str) -> None:
     )
 
 
-async def case_for_message(db: aiosqlite.Connection, platform: str, channel: str, ts: str) -> int | None:
+async def case_for_message(db: Reader, platform: str, channel: str, ts: str) -> int | None:
     """The case a sent message (e.g. a thread's root) belongs to."""
     query = "SELECT case_id FROM outbox WHERE platform = ? AND channel = ? AND ts = ? AND op = 'post'"
     async with db.execute(query, (platform, channel, ts)) as cursor:
@@ -162,7 +163,7 @@ async def case_for_message(db: aiosqlite.Connection, platform: str, channel: str
     return None if row is None or row[0] is None else int(row[0])
 
 
-async def pending_in_channel(db: aiosqlite.Connection, platform: str, channel: str) -> int:
+async def pending_in_channel(db: Reader, platform: str, channel: str) -> int:
     """How many rows still wait to go to ``channel``."""
     query = "SELECT count(*) FROM outbox WHERE status = 'pending' AND platform = ? AND channel = ?"
     async with db.execute(query, (platform, channel)) as cursor:

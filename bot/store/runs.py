@@ -9,8 +9,9 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
 import orjson
+
+from bot.store.db import Reader
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,28 +115,28 @@ def _run(row: Any) -> RunRow:
     return RunRow(row[0], row[1], row[2], row[3], row[4], row[5], orjson.loads(row[6]), row[7], row[8])
 
 
-async def get_run(db: aiosqlite.Connection, run_id: int) -> RunRow | None:
+async def get_run(db: Reader, run_id: int) -> RunRow | None:
     """One run."""
     async with db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)) as cursor:  # noqa: S608
         row = await cursor.fetchone()
     return None if row is None else _run(row)
 
 
-async def runs_with_status(db: aiosqlite.Connection, status: str) -> list[RunRow]:
+async def runs_with_status(db: Reader, status: str) -> list[RunRow]:
     """Runs in one status, oldest first."""
     query = f"SELECT {_RUN_COLUMNS} FROM runs WHERE status = ? ORDER BY id"  # noqa: S608 - constant columns
     async with db.execute(query, (status,)) as cursor:
         return [_run(row) for row in await cursor.fetchall()]
 
 
-async def case_runs(db: aiosqlite.Connection, case_id: int) -> list[RunRow]:
+async def case_runs(db: Reader, case_id: int) -> list[RunRow]:
     """The runs of one case."""
     query = f"SELECT {_RUN_COLUMNS} FROM runs WHERE case_id = ? ORDER BY id"  # noqa: S608 - constant columns
     async with db.execute(query, (case_id,)) as cursor:
         return [_run(row) for row in await cursor.fetchall()]
 
 
-async def steps(db: aiosqlite.Connection, run_id: int) -> dict[str, StepRow]:
+async def steps(db: Reader, run_id: int) -> dict[str, StepRow]:
     """Every recorded step outcome of a run, by step key."""
     query = "SELECT step_key, status, result, attempts, error FROM run_steps WHERE run_id = ?"
     async with db.execute(query, (run_id,)) as cursor:
@@ -222,14 +223,14 @@ def _action(row: Any) -> ActionRow:
     )
 
 
-async def get_action(db: aiosqlite.Connection, action_id: int) -> ActionRow | None:
+async def get_action(db: Reader, action_id: int) -> ActionRow | None:
     """One action."""
     async with db.execute(f"SELECT {_ACTION_COLUMNS} FROM actions WHERE id = ?", (action_id,)) as cursor:  # noqa: S608
         row = await cursor.fetchone()
     return None if row is None else _action(row)
 
 
-async def due_reverts(db: aiosqlite.Connection, now: str) -> list[ActionRow]:
+async def due_reverts(db: Reader, now: str) -> list[ActionRow]:
     """Done actions whose TTL has run out."""
     query = (
         f"SELECT {_ACTION_COLUMNS} FROM actions WHERE status = 'done' AND revert_at IS NOT NULL"  # noqa: S608
@@ -239,7 +240,7 @@ async def due_reverts(db: aiosqlite.Connection, now: str) -> list[ActionRow]:
         return [_action(row) for row in await cursor.fetchall()]
 
 
-async def count_actions(db: aiosqlite.Connection, *, case_id: int | None = None) -> int:
+async def count_actions(db: Reader, *, case_id: int | None = None) -> int:
     """How many actions were attempted (optionally for one case)."""
     query, args = (
         ("SELECT count(*) FROM actions", ())

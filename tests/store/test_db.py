@@ -132,3 +132,31 @@ async def test_batched_job_with_wrong_result_count_writes_nothing(db: Database) 
     async with db.reader.execute("SELECT count(*) FROM cases") as cursor:
         (count,) = await cursor.fetchone()  # type: ignore[misc]
     assert count == 0
+
+
+async def test_a_read_after_a_commit_sees_it_even_while_others_read(db: Database) -> None:
+    stop = asyncio.Event()
+
+    async def poll() -> None:  # other coroutines reading all the time, as the app's tasks do
+        while not stop.is_set():
+            async with db.reader.execute("SELECT count(*) FROM cases") as cursor:
+                await asyncio.sleep(0)
+                await cursor.fetchone()
+
+    pollers = [asyncio.create_task(poll()) for _ in range(3)]
+    missed = 0
+    try:
+        for n in range(100):
+            case_id = await db.write(
+                lambda conn, n=n: conn.execute(
+                    "INSERT INTO cases (title, status, severity, source, rule, fingerprint, first_seen, last_seen,"
+                    " created_at, updated_at) VALUES (?, 'new', 'low', 's', 'r', 'f', 't', 't', 't', 't') RETURNING id",
+                    (f"c{n}",),
+                ).fetchone()[0]
+            )
+            async with db.reader.execute("SELECT id FROM cases WHERE id = ?", (case_id,)) as cursor:
+                missed += (await cursor.fetchone()) is None
+    finally:
+        stop.set()
+        await asyncio.gather(*pollers)
+    assert missed == 0
