@@ -267,7 +267,7 @@ class VendorHttp:
                 await self.limiter.acquire()
             try:
                 response = await self.client.request(method, url, **kwargs)
-            except httpx.TransportError as err:
+            except httpx.HTTPError as err:  # transport failures, and answers httpx cannot decode
                 self.breaker.failure()
                 if attempt + 1 < policy.attempts:
                     await asyncio.sleep(policy.backoff(attempt))

@@ -191,11 +191,27 @@ def finish_action_tx(
     )
 
 
+def claim_revert_tx(conn: sqlite3.Connection, action_id: int) -> bool:
+    """Claim a done action for undoing (compare-and-set), so only one undo calls the vendor."""
+    cursor = conn.execute("UPDATE actions SET status = 'reverting' WHERE id = ? AND status = 'done'", (action_id,))
+    return cursor.rowcount == 1
+
+
+def release_revert_tx(conn: sqlite3.Connection, action_id: int, retry_at: str | None) -> None:
+    """An undo failed: the action is done again, and a TTL undo is tried again at ``retry_at``."""
+    conn.execute(
+        "UPDATE actions SET status = 'done', revert_at = CASE WHEN revert_at IS NULL THEN NULL ELSE ? END,"
+        " result = json_set(coalesce(result, '{}'), '$.revert_failures',"
+        " coalesce(json_extract(result, '$.revert_failures'), 0) + 1) WHERE id = ? AND status = 'reverting'",
+        (retry_at, action_id),
+    )
+
+
 def mark_reverted_tx(conn: sqlite3.Connection, action_id: int, result: dict[str, Any], now: str) -> bool:
-    """Mark a done action as reverted (compare-and-set: only once)."""
+    """Mark a claimed (or done) action as reverted (compare-and-set: only once)."""
     cursor = conn.execute(
         "UPDATE actions SET status = 'reverted', revert_at = NULL, result = json_set(coalesce(result, '{}'),"
-        " '$.revert', json(?)), finished_at = ? WHERE id = ? AND status = 'done'",
+        " '$.revert', json(?)), finished_at = ? WHERE id = ? AND status IN ('done', 'reverting')",
         (_dumps(result), now, action_id),
     )
     return cursor.rowcount == 1

@@ -19,7 +19,7 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -190,8 +190,10 @@ class Engine:
 
     async def start(self) -> None:
         """Resume runs interrupted by a stop or crash, and start the timer loop."""
-        for run in await runs_store.runs_with_status(self.db.reader, "running"):
-            self.tasks.spawn(self.advance(run.id), name=f"resume-run-{run.id}")
+        # Waiting runs too: a decision may have been taken (or an attempt interrupted) just before the stop.
+        for status in ("running", "waiting"):
+            for run in await runs_store.runs_with_status(self.db.reader, status):
+                self.tasks.spawn(self.advance(run.id), name=f"resume-run-{run.id}")
         self._timer = asyncio.create_task(self._timers(), name="playbook-timers")
 
     async def aclose(self) -> None:
@@ -627,6 +629,12 @@ class Engine:
                 except ConnectorError as err:
                     await self._finish_action(run, action_key, "failed", {"error": str(err)}, None, None)
                     continue  # the stored failure now goes to the resolution below
+                except Exception as err:  # noqa: BLE001 - an unexpected failure is still a failure a person resolves
+                    error_id = secrets.token_hex(4)
+                    logger.exception("Action %s on %s failed unexpectedly (error %s)", args.action, target, error_id)
+                    error = f"internal error (id {error_id}): {err.__class__.__name__}"
+                    await self._finish_action(run, action_key, "failed", {"error": error}, None, None)
+                    continue
                 revert_at = None
                 if args.ttl is not None and verb == "apply" and result.outcome is not ActionOutcome.ALREADY:
                     revert_at = format_time(self._clock() + args.ttl)
@@ -664,7 +672,8 @@ class Engine:
             else:
                 error = (existing.result or {}).get("error", "unknown error")
                 problem = f"{args.action} on {target} failed: {error}. Retry?"
-            resolve = policy or Approval()
+            # A retry of containment must be a person's decision: never let a timeout approve it.
+            resolve = (policy or Approval()).model_copy(update={"on_timeout": "deny"})
             row = await self._ensure_approval(
                 run,
                 f"{key}#resolve{attempt}",
@@ -812,6 +821,18 @@ class Engine:
             assert current is not None
             if current.status != "pending":
                 return "decided", current, []
+            if current.expires_at <= now:  # the timer has not run yet; the request is over all the same
+                outcome = current.policy.get("on_timeout", "deny")
+                approvals_store.decide_tx(conn, approval_id, "expired", outcome, "soarbot (expired)", now, None)
+                if current.case_id is not None:
+                    data = {
+                        "approval_id": approval_id,
+                        "outcome": outcome,
+                        "action": current.action,
+                        "target": current.target,
+                    }
+                    append_event_tx(conn, current.case_id, "approval_expired", ACTOR, data, now)
+                return "expired", approvals_store.get_tx(conn, approval_id), []
             if not approvals_store.add_vote_tx(conn, approval_id, user, decision, reason, now):
                 return "repeat", current, approvals_store.approvals_count_tx(conn, approval_id)
             if current.case_id is not None:
@@ -841,6 +862,11 @@ class Engine:
 
         state, decided, approvals = await self.db.write(job)
         if state == "decided" and decided is not None:
+            return Reply(_already(decided))
+        if state == "expired" and decided is not None:
+            await self._refresh_card(decided, [])
+            if decided.run_id is not None:
+                self.tasks.spawn(self.advance(decided.run_id), name=f"advance-run-{decided.run_id}")
             return Reply(_already(decided))
         if state == "repeat":
             return Reply(f"You already voted on request #{approval_id} ({len(approvals)} of {row.required} approvals).")
@@ -881,13 +907,24 @@ class Engine:
         connector = self.responders.containment.get(capability)
         if connector is None or verb != "apply":
             return f"Action #{action.id} cannot be undone here."
+        # Claim first (compare-and-set), so a click and the TTL timer cannot both call the vendor.
+        if not await self.db.write(partial(runs_store.claim_revert_tx, action_id=action.id)):
+            return f"Action #{action.id} was already undone."
         try:
             result = await connector.revert(
                 action.target, reason=f"undo of action {action.id} by {actor}", undo=action.undo or {}
             )
-        except ConnectorError as err:
-            await self._record(action.case_id, "action_revert_failed", {"action_id": action.id, "error": str(err)})
-            return f"Undo of action #{action.id} failed: {err}"
+        except Exception as err:  # noqa: BLE001 - a failed undo is reported and retried later, never lost
+            failures = int((action.result or {}).get("revert_failures", 0)) + 1
+            retry_at = format_time(
+                self._clock() + min(timedelta(hours=24), timedelta(minutes=15) * 2 ** (failures - 1))
+            )
+            await self.db.write(partial(runs_store.release_revert_tx, action_id=action.id, retry_at=retry_at))
+            reason = str(err) if isinstance(err, ConnectorError) else f"internal error: {err.__class__.__name__}"
+            await self._record(
+                action.case_id, "action_revert_failed", {"action_id": action.id, "error": reason, "next_try": retry_at}
+            )
+            return f"Undo of action #{action.id} failed: {reason}"
         now = self._now()
 
         def job(conn: Any) -> bool:
@@ -903,8 +940,7 @@ class Engine:
                 append_event_tx(conn, action.case_id, "action_reverted", actor, data, now)
             return changed
 
-        if not await self.db.write(job):
-            return f"Action #{action.id} was already undone."
+        await self.db.write(job)
         await self._post("case", cards.action_card(result, action_id=None, case_id=action.case_id), action.case_id)
         return f"Undone: {result.action} {action.target}."
 

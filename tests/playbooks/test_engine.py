@@ -221,7 +221,8 @@ async def test_interrupted_attempt_is_not_repeated_blind(tmp_path: Path) -> None
 
     env = await build(tmp_path, clock=env.clock)
     try:
-        await env.engine.advance(request.run_id or 0)
+        await asyncio.sleep(0.05)
+        await env.engine.idle()  # the restart itself resumes the run (it was left "waiting")
         assert env.firewall.calls == []  # not repeated by itself
         [resolve] = await env.pending()
         assert "may or may not have done it" in resolve.reason
@@ -288,3 +289,72 @@ async def test_shipped_playbooks_all_load() -> None:
         for p in only("malicious-ip", "malware-on-endpoint", "suspicious-login", "phishing-report", "enrich-and-notify")
     }
     assert len(names) == 5
+
+
+async def test_an_unanswered_retry_question_expires_to_deny_even_if_the_step_approves(tmp_path: Path) -> None:
+    approve_on_timeout = N_OF_M.replace("min_approvals: 2", "on_timeout: approve")
+    env = await build(tmp_path, playbooks=playbook(approve_on_timeout))
+    try:
+        env.firewall.fail_times = 5
+        await env.alert()
+        [request] = await env.pending()
+        await approve(env, request.id)
+        [resolve] = await env.pending()
+        env.clock.advance(timedelta(hours=4, seconds=1))
+        await env.engine.tick()
+        await env.engine.idle()
+        assert await env.pending() == []
+        assert env.firewall.applied() == [BAD_IP]  # a timeout never retries containment
+    finally:
+        await env.engine.aclose()
+        await env.db.close()
+
+
+async def test_a_vote_after_expiry_is_refused_even_before_the_timer_runs(env: Env) -> None:
+    await env.alert()
+    [request] = await env.pending()
+    env.clock.advance(timedelta(hours=5))  # no tick: the timer is late
+    reply = await approve(env, request.id)
+    assert "already expired" in reply
+    assert env.firewall.calls == []
+
+
+async def test_undo_and_ttl_together_revert_once(env: Env) -> None:
+    await env.alert()
+    [request] = await env.pending()
+    await approve(env, request.id)
+    [result] = [p for p in env.chat.posted if p.card.buttons and p.card.buttons[0].label == "Undo"]
+    undo = result.card.buttons[0]
+    env.clock.advance(timedelta(hours=25))
+    await asyncio.gather(
+        env.engine.click(ButtonClicked("U005", undo.action, undo.value)),
+        env.engine.click(ButtonClicked("U006", undo.action, undo.value)),
+        env.engine.tick(),
+    )
+    assert env.firewall.calls.count(("revert", BAD_IP)) == 1
+
+
+async def test_a_failing_ttl_undo_backs_off(env: Env) -> None:
+    from tests.fakes.responders import RecordingContainment
+
+    await env.alert()
+    [request] = await env.pending()
+    await approve(env, request.id)
+    firewall = env.firewall
+    assert isinstance(firewall, RecordingContainment)
+
+    async def broken_revert(target: str, *, reason: str, undo: object) -> object:
+        from bot.core.errors import ConnectorAuthError
+
+        firewall.calls.append(("revert", target))
+        raise ConnectorAuthError("recorder: HTTP 403")
+
+    firewall.revert = broken_revert  # type: ignore[method-assign]
+    env.clock.advance(timedelta(hours=24, seconds=1))
+    for _ in range(20):  # twenty ticks a second apart: one try, then a wait of 15 minutes
+        await env.engine.tick()
+        env.clock.advance(timedelta(seconds=1))
+    assert firewall.calls.count(("revert", BAD_IP)) == 1
+    env.clock.advance(timedelta(minutes=15))
+    await env.engine.tick()
+    assert firewall.calls.count(("revert", BAD_IP)) == 2
