@@ -218,7 +218,11 @@ class Outbox:
         """Deliver queued rows forever (cancel to stop; undelivered rows wait in the table for the next start)."""
         while True:
             self._wake.clear()
-            wait = await self.deliver_due()
+            try:
+                wait = await self.deliver_due()
+            except Exception:  # noqa: BLE001 - the sender must outlive a bad pass (a database hiccup, a bug)
+                logger.exception("Outbox pass failed; trying again shortly")
+                wait = 1.0
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
@@ -243,9 +247,15 @@ class Outbox:
                 soonest = min(soonest, self._interval)
             elif outcome == "wait":
                 held.add(row.channel)
+            elif outcome == "later":
+                soonest = min(soonest, 0.05)  # joined or rescheduled: look again soon
         next_at = await store.next_due_at(self._db.reader)
         if next_at is not None:
-            soonest = min(soonest, max(0.0, (parse_time(next_at) - self._clock()).total_seconds()))
+            # Rows already due but held (pacing, a parent not sent yet) are covered by the gaps above; only a
+            # future due time can bring the next pass forward, so a paced channel does not make the sender spin.
+            until = (parse_time(next_at) - self._clock()).total_seconds()
+            if until > 0:
+                soonest = min(soonest, until)
         return max(soonest, 0.01)
 
     async def _deliver(self, row: OutboxRow) -> str:
@@ -274,7 +284,16 @@ class Outbox:
         except Exception as err:  # noqa: BLE001 - a broken delivery must not stop the sender
             logger.exception("Delivering outbox row %s failed unexpectedly", row.id)
             return await self._retry(row, f"internal error: {err.__class__.__name__}")
-        await self._db.write(partial(store.mark_sent_tx, row_id=row.id, ts=ts, now=format_time(self._clock())))
+        now = format_time(self._clock())
+
+        def sent(conn: Any) -> None:
+            current = store.payload_tx(conn, row.id)
+            store.mark_sent_tx(conn, row.id, ts, now)
+            if current is not None and current != row.payload and row.op != "ephemeral":
+                # A newer version arrived while this one was on its way: send it as an update.
+                store.enqueue_update_tx(conn, row.id if row.op == "post" else row.target or row.id, current, now)
+
+        await self._db.write(sent)
         return "sent"
 
     async def _handle(self, row: OutboxRow, err: TransportError) -> str:

@@ -125,6 +125,12 @@ async def next_due_at(db: Reader) -> str | None:
     return None if row is None else row[0]
 
 
+def payload_tx(conn: sqlite3.Connection, row_id: int) -> dict[str, Any] | None:
+    """A row's payload as it is now (it may have been rewritten while it was being sent)."""
+    row = conn.execute("SELECT payload FROM outbox WHERE id = ?", (row_id,)).fetchone()
+    return None if row is None else dict(orjson.loads(row[0]))
+
+
 def mark_sent_tx(conn: sqlite3.Connection, row_id: int, ts: str | None, now: str) -> None:
     """Record a successful send (and the message id of a post)."""
     conn.execute(

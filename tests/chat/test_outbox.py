@@ -172,3 +172,68 @@ async def test_drained_waits_for_a_channels_queue(db: Database, transport: Recor
     finally:
         sender.cancel()
         await asyncio.gather(sender, return_exceptions=True)
+
+
+async def test_an_update_queued_during_the_send_is_not_lost(db: Database, transport: Recorder) -> None:
+    outbox = Outbox(db, transport, per_second=50)
+    ref = await outbox.show_case(1, Card(title="Case 1 v1 (1 alert)"))
+    original_send = transport.send
+
+    async def slow_send(channel: str, card: Card, *, thread_ts: str | None) -> str:
+        await outbox.show_case(1, Card(title="Case 1 v2 (2 alerts)"))  # arrives while v1 is on the wire
+        return await original_send(channel, card, thread_ts=thread_ts)
+
+    transport.send = slow_send  # type: ignore[method-assign]
+    await drain(outbox)
+    assert [(s[0], s[2]) for s in transport.sent] == [
+        ("post", "Case 1 v1 (1 alert)"),
+        ("update", "Case 1 v2 (2 alerts)"),
+    ]
+    assert await outbox.resolve(ref) is not None
+
+
+async def test_the_sender_survives_a_failing_join(db: Database, transport: Recorder) -> None:
+    transport.errors = [TransportError("not_in_channel")]
+
+    async def broken_join(channel: str) -> bool:
+        raise OSError("connection reset")
+
+    transport.join = broken_join  # type: ignore[method-assign]
+    outbox = Outbox(db, transport, per_second=50)
+    sender = asyncio.create_task(outbox.run())
+    try:
+        await outbox.post("C-ONE", Card(title="first"))
+        await asyncio.sleep(0.3)
+        assert not sender.done()
+        await outbox.post("C-TWO", Card(title="later card"))
+        for _ in range(100):
+            if any(s[2] == "later card" for s in transport.sent):
+                break
+            await asyncio.sleep(0.05)
+        assert any(s[2] == "later card" for s in transport.sent)
+    finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+
+
+async def test_a_paced_channel_does_not_make_the_sender_spin(db: Database, transport: Recorder) -> None:
+    outbox = Outbox(db, transport, per_second=2)
+    for n in range(3):
+        await outbox.post("C-ONE", Card(title=f"m{n}"))
+    passes = 0
+    real = outbox.deliver_due
+
+    async def counted() -> float:
+        nonlocal passes
+        passes += 1
+        return await real()
+
+    outbox.deliver_due = counted  # type: ignore[method-assign]
+    sender = asyncio.create_task(outbox.run())
+    try:
+        await asyncio.sleep(1.3)
+    finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+    assert len(transport.sent) == 3
+    assert passes < 20  # one pass per pacing gap or wake-up, not one every 10 ms

@@ -126,6 +126,9 @@ class SlackTransport:
         except SlackApiError as err:
             logger.warning("Cannot join Slack channel %s: %s", channel, err.response.get("error"))
             return False
+        except (OSError, TimeoutError) as err:
+            logger.warning("Cannot join Slack channel %s: %s", channel, err.__class__.__name__)
+            return False
         return True
 
 
