@@ -273,6 +273,8 @@ class App:
         await self.engine.start()
         if self.slack is not None and self.outbox is not None:
             await self.slack.start()
+            if self.router is not None:
+                self.router.services.bot_user = self.slack.bot_user
             self.tasks.spawn(self.outbox.run(), name="slack-outbox")
             self.tasks.spawn(self._refresh_cards(), name="case-cards")
             if self.scheduler is not None:

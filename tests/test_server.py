@@ -269,3 +269,19 @@ async def test_port_in_use_is_a_config_error_naming_the_key(app: App, tmp_path: 
     with pytest.raises(ConfigError) as info:
         await App(settings).start()
     assert info.value.problems[0].startswith(f"server.port: cannot listen on 127.0.0.1:{app.port}")
+
+
+async def test_nul_characters_cannot_merge_or_break_alerts(app: App, client: httpx.AsyncClient) -> None:
+    first = json.dumps({"id": "a\u0000b", "title": "t\u0000x", "severity": "low"}).encode()
+    other = json.dumps({"id": "a\u0000c", "title": "t", "severity": "low"}).encode()
+    statuses = [
+        (await client.post("/alerts/generic", content=body, headers=bearer())).json() for body in (first, first, other)
+    ]
+    assert [s["duplicates"] for s in statuses] == [0, 1, 0]
+    assert await count(app, "alerts") == 2
+
+
+async def test_far_future_timestamps_are_accepted_not_500(client: httpx.AsyncClient) -> None:
+    body = json.dumps({"id": "future", "title": "x", "time": "9999-12-31T23:00:00-05:00"}).encode()
+    response = await client.post("/alerts/generic", content=body, headers=bearer())
+    assert response.status_code == 202

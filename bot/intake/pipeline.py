@@ -72,14 +72,20 @@ def _alert(spec: SourceSpec, item: ParsedAlert, body: bytes, limits: Limits, rec
     return Alert(
         source=spec.name,
         format=spec.format,
-        external_id=external_id[:512],
-        title=item.title,
+        external_id=_clean(external_id)[:512],
+        title=_clean(item.title),
         severity=item.severity,
         time=item.time or received,
-        rule=item.rule,
+        rule=_clean(item.rule),
         raw=raw,
-        description=item.description,
+        description=_clean(item.description),
         status=item.status,
-        link=item.link,
+        link=_clean(item.link) if item.link else None,
         observables=observables,
     )
+
+
+def _clean(text: str) -> str:
+    # NUL has no business in an alert field, and SQLite's JSON operators would cut the string at it (two
+    # different ids could collide, a title would be cut short); the raw payload keeps it, escaped.
+    return text.replace("\x00", "")

@@ -76,6 +76,7 @@ class OktaContainment:
 
     async def apply(self, target: str, *, reason: str, idempotency_key: str) -> ActionResult:
         """Suspend the user ``target`` (login, email or id) and clear its sessions."""
+        _refuse_self(target)
         user = await self.client.get_user(target)
         outcome = ActionOutcome.ALREADY
         if user.status != SUSPENDED:
@@ -102,6 +103,7 @@ class OktaContainment:
 
     async def revert(self, target: str, *, reason: str, undo: Mapping[str, Any]) -> ActionResult:
         """Unsuspend the user (by ``undo["user_id"]`` when ``apply`` gave one, else by ``target``)."""
+        _refuse_self(str(undo.get("user_id") or target))
         user = await self.client.get_user(str(undo.get("user_id") or target))
         if user.status == ACTIVE:
             return self._result("unsuspend user", target, user, ActionOutcome.ALREADY, "already active")
@@ -127,6 +129,12 @@ class OktaContainment:
             reference=user.id,
             undo={"user_id": user.id},
         )
+
+
+def _refuse_self(target: str) -> None:
+    # Okta reads /api/v1/users/me as "the API token's owner": a user called "me" in an alert must never get there.
+    if target.strip().lower() == "me":
+        raise ConnectorError("okta: refusing to act on 'me' (Okta's name for the API token's own user)")
 
 
 def build(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> list[Any]:

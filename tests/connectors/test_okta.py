@@ -226,3 +226,14 @@ async def test_429_waits_until_okta_reset_time(monkeypatch: pytest.MonkeyPatch) 
     await okta.aclose()
     assert user.id == "00u1"
     assert len(slept) == 1 and 28 <= slept[0] <= 30
+
+
+async def test_the_name_me_is_refused_before_any_call() -> None:
+
+    async with serve(fake.app()) as vendor:
+        okta = connector(vendor.url)
+        for target in ("me", " ME "):
+            with pytest.raises(ConnectorError, match="refusing to act on 'me'"):
+                await okta.apply(target, reason="r", idempotency_key="k")
+        await okta.aclose()
+    assert vendor.requests == []

@@ -345,7 +345,7 @@ class SlackAdapter:
 
     async def _on_reaction(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         item = event.get("item") or {}
-        if item.get("type") != "message":
+        if item.get("type") != "message" or event.get("user") == self.bot_user:
             return
         reaction = ReactionAdded(
             "slack",
@@ -359,6 +359,8 @@ class SlackAdapter:
 
     async def _on_pin(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         item = event.get("item") or {}
+        if event.get("user") == self.bot_user:
+            return  # soarbot pins its own incident summary: that is not a responder's highlight
         message = item.get("message") or {}
         reaction = ReactionAdded(
             "slack",
@@ -376,7 +378,7 @@ class SlackAdapter:
             return
         text, blocks = render(reply.card) if reply.card is not None else ephemeral(reply.text)
         if reply.card is not None and reply.text:
-            text = reply.text
+            text = ephemeral(reply.text)[0]  # the fallback text is shown in notifications: escaped too
         await respond(
             text=text,
             blocks=blocks,

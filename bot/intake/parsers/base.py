@@ -168,7 +168,11 @@ def parse_timestamp(value: Any) -> datetime | None:
         return None
     if parsed.year < 1971:  # Alertmanager's zero time "0001-01-01T00:00:00Z" means "not set"
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    aware = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        return aware.astimezone(UTC)  # year 9999 with a negative offset overflows here: treat as unknown
+    except OverflowError:
+        return None
 
 
 def _is_number(value: str) -> bool:
