@@ -135,7 +135,8 @@ def _dispatch(args: argparse.Namespace, loaded: Loaded) -> int:
     match args.command:
         case "run":
             _banner(loaded)
-            asyncio.run(serve(loaded.settings))
+            with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+                runner.run(serve(loaded.settings))
             return 0
         case "check-config":
             status = _check_config(loaded)
@@ -157,6 +158,15 @@ def _dispatch(args: argparse.Namespace, loaded: Loaded) -> int:
         case "playbook":
             return asyncio.run(_playbook_test(args, loaded))
     raise AssertionError(args.command)
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """Use uvloop where it is installed (Linux, macOS): the event loop then costs less CPU per request."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def _base_url(loaded: Loaded) -> str:
