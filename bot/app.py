@@ -179,6 +179,7 @@ class App:
                 alerts_channel=slack.alerts_channel,
             )
         )
+        self.engine.incidents = self.router.incidents  # playbooks' create_incident opens real channels
         self.cases.on_change(self._case_changed)
         if slack.digest_channel:
             self.scheduler = Scheduler()

@@ -39,6 +39,7 @@ from bot.core.ports import (
 )
 from bot.core.tasks import TaskSupervisor
 from bot.enrichment import EnrichmentService
+from bot.incidents import IncidentService
 from bot.store import approvals as approvals_store
 from bot.store import runs as runs_store
 from bot.store.approvals import ApprovalRow
@@ -185,6 +186,7 @@ class Engine:
         self._clock = clock
         self._locks: dict[int, asyncio.Lock] = {}
         self._timer: asyncio.Task[None] | None = None
+        self.incidents: IncidentService | None = None  # set by bot.app when a chat platform can open channels
 
     # --- life cycle ---------------------------------------------------------------------------------------
 
@@ -515,6 +517,18 @@ class Engine:
 
     async def _incident(self, args: IncidentStep, case_id: int, actor: str, context: dict[str, Any]) -> Any:
         title = expressions.render(args.title, context)
+        if self.incidents is not None:
+            existing = await self.incidents.get(case_id)
+            if existing is not None and existing.channel:
+                return {
+                    "declared": False,
+                    "channel": existing.channel,
+                    "title": existing.title,
+                    "reason": "an incident was already declared for this case",
+                }
+            incident = await self.incidents.declare(title=title, actor=actor, case_id=case_id, severity=args.severity)
+            return {"declared": True, "channel": incident.channel, "title": incident.title}
+        # No chat platform that can open channels: record the declaration; the channel can follow from chat.
         await self.cases.update(
             case_id, actor=actor, severity=args.severity, status=CaseStatus.TRIAGE, reason="incident declared"
         )

@@ -358,3 +358,43 @@ async def test_a_failing_ttl_undo_backs_off(env: Env) -> None:
     env.clock.advance(timedelta(minutes=15))
     await env.engine.tick()
     assert firewall.calls.count(("revert", BAD_IP)) == 2
+
+
+INCIDENT = """
+name: declare-on-critical
+trigger: {min_severity: high}
+steps:
+  - id: declare
+    create_incident:
+      title: "{{ alert.title }}"
+      severity: critical
+"""
+
+
+async def test_create_incident_opens_a_channel_when_chat_can(tmp_path: Path) -> None:
+    from bot.incidents import IncidentService
+
+    env = await build(tmp_path, playbooks=playbook(INCIDENT))
+    try:
+        env.engine.incidents = IncidentService(env.db, env.cases, chat=env.chat, channels=env.chat)
+        outcome = await env.alert()
+        [channel] = env.chat.channels.values()
+        assert "ssh-brute-force" in channel.name
+        types = await env.timeline_types(outcome.case_id or 0)
+        assert "incident_declared" in types
+        case = await env.cases.get(outcome.case_id or 0)
+        assert case.severity.value == "critical"
+    finally:
+        await env.engine.aclose()
+        await env.db.close()
+
+
+async def test_create_incident_without_chat_records_the_declaration(tmp_path: Path) -> None:
+    env = await build(tmp_path, playbooks=playbook(INCIDENT))
+    try:
+        outcome = await env.alert()
+        assert env.chat.channels == {}
+        assert "incident_declared" in await env.timeline_types(outcome.case_id or 0)
+    finally:
+        await env.engine.aclose()
+        await env.db.close()
