@@ -6,11 +6,14 @@ numeric rate limit (fair use), so the session has no limiter: the breaker and re
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import httpx
 from pydantic import SecretStr
 
+from bot.core.errors import ConnectorAuthError, ConnectorNotFound, ConnectorUnavailable
 from connectors import ConnectorSettings
-from connectors.http import VendorHttp, vendor_session
+from connectors.http import VendorHttp, json_body, vendor_session
 
 
 class AbuseChSettings(ConnectorSettings):
@@ -25,3 +28,27 @@ def abusech_session(
     """Connector ``name``'s session: ``Auth-Key`` and JSON headers, no limiter (see the module docstring)."""
     headers = {"Auth-Key": settings.auth_key.get_secret_value(), "Accept": "application/json"}
     return vendor_session(name, settings, default_base_url, headers=headers, transport=transport)
+
+
+class AbuseChNoData(ConnectorNotFound):
+    """The service has nothing for the query; ``query_status`` says why. Subclasses set ``vendor``."""
+
+    vendor: ClassVar[str] = "abuse.ch"
+
+    def __init__(self, query_status: str) -> None:
+        super().__init__(f"{self.vendor}: {query_status}")
+        self.query_status = query_status
+
+
+def read_answer(vendor: str, response: httpx.Response) -> tuple[str, Any]:
+    """The ``query_status`` and body of an abuse.ch answer; a rejected key or a non-200 answer raises.
+
+    abuse.ch reports ``unknown_auth_key`` with 200, 401 or 403, so the key is judged by the body, not the status.
+    """
+    body = json_body(response)
+    status = str(body.get("query_status", "")) if isinstance(body, dict) else ""
+    if status == "unknown_auth_key":
+        raise ConnectorAuthError(f"{vendor}: Auth-Key rejected (unknown_auth_key)")
+    if response.status_code != 200:
+        raise ConnectorUnavailable(f"{vendor}: HTTP {response.status_code}")
+    return status, body

@@ -17,20 +17,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core.errors import ConnectorAuthError, ConnectorNotFound, ConnectorUnavailable
-from connectors.http import VendorHttp, json_body
+from bot.core.errors import ConnectorUnavailable
+from connectors.abusech import AbuseChNoData, read_answer
+from connectors.http import VendorHttp
 
 BASE_URL = "https://threatfox-api.abuse.ch/api/v1"
 
 NO_RESULT = frozenset({"no_result", "no_results"})
 
 
-class NoData(ConnectorNotFound):
+class NoData(AbuseChNoData):
     """ThreatFox has nothing for the query; ``query_status`` says why (``no_result``, ``illegal_search_term``)."""
 
-    def __init__(self, query_status: str) -> None:
-        super().__init__(f"threatfox: {query_status}")
-        self.query_status = query_status
+    vendor = "threatfox"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +65,7 @@ class ThreatFoxClient:
 
     async def _query(self, body: dict[str, Any]) -> tuple[Ioc, ...]:
         """POST one query and return the IOCs of an ``ok`` answer; every other outcome raises."""
-        response = await self.http.request("POST", "/", json=body)
-        answer = json_body(response)
-        status = str(answer.get("query_status", "")) if isinstance(answer, dict) else ""
-        if status == "unknown_auth_key":
-            raise ConnectorAuthError("threatfox: Auth-Key rejected (unknown_auth_key)")
-        if response.status_code != 200:
-            raise ConnectorUnavailable(f"threatfox: HTTP {response.status_code}")
+        status, answer = read_answer("threatfox", await self.http.request("POST", "/", json=body))
         if status in NO_RESULT or status.startswith("illegal_"):
             raise NoData(status)
         if status != "ok" or not isinstance(answer, dict):

@@ -15,20 +15,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bot.core.errors import ConnectorAuthError, ConnectorNotFound, ConnectorUnavailable
-from connectors.http import VendorHttp, json_body
+from bot.core.errors import ConnectorUnavailable
+from connectors.abusech import AbuseChNoData, read_answer
+from connectors.http import VendorHttp
 
 BASE_URL = "https://urlhaus-api.abuse.ch/v1"
 
 HashKind = Literal["md5", "sha256"]
 
 
-class NoData(ConnectorNotFound):
+class NoData(AbuseChNoData):
     """URLhaus has nothing for the query; ``query_status`` says why (``no_results``, ``invalid_host``, …)."""
 
-    def __init__(self, query_status: str) -> None:
-        super().__init__(f"urlhaus: {query_status}")
-        self.query_status = query_status
+    vendor = "urlhaus"
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,13 +138,7 @@ class UrlhausClient:
 
     async def _post(self, path: str, form: dict[str, str]) -> dict[str, Any]:
         """POST ``form`` and return the body of an ``ok`` answer; every other outcome raises."""
-        response = await self.http.request("POST", path, data=form)
-        body = json_body(response)
-        status = str(body.get("query_status", "")) if isinstance(body, dict) else ""
-        if status == "unknown_auth_key":
-            raise ConnectorAuthError("urlhaus: Auth-Key rejected (unknown_auth_key)")
-        if response.status_code != 200:
-            raise ConnectorUnavailable(f"urlhaus: HTTP {response.status_code}")
+        status, body = read_answer("urlhaus", await self.http.request("POST", path, data=form))
         if status == "ok" and isinstance(body, dict):
             return body
         if status == "no_results" or status.startswith("invalid_"):
