@@ -15,7 +15,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import httpx
 
 from bot import __version__
-from bot.core.errors import ConnectorAuthError, ConnectorUnavailable
+from bot.core.errors import ConnectorAuthError, ConnectorError, ConnectorUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -368,3 +368,28 @@ def json_body(response: httpx.Response) -> Any:
 def credential_id(*secrets: str) -> str:
     """A short, non-secret fingerprint of credentials: rotating a key changes it (and so misses the cache)."""
     return hashlib.sha256("\x1f".join(secrets).encode()).hexdigest()[:16]
+
+
+def json_or_none(response: httpx.Response) -> Any:
+    """The response's JSON, or None (for reading error details, which vendors do not always send as JSON)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def json_answer(
+    response: httpx.Response,
+    vendor: str,
+    what: str,
+    error_text: Callable[[Any], str | None],
+    ok: tuple[int, ...] = (200,),
+) -> dict[str, Any]:
+    """The JSON object of a good answer; any other status raises with the vendor's own error text."""
+    if response.status_code not in ok:
+        detail = error_text(json_or_none(response)) or "no error details"
+        raise ConnectorError(f"{vendor}: {what}: HTTP {response.status_code}: {detail}")
+    body = json_body(response)
+    if not isinstance(body, dict):
+        raise ConnectorUnavailable(f"{vendor}: {what}: answer is not a JSON object")
+    return body

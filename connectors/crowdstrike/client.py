@@ -17,7 +17,7 @@ import httpx
 from pydantic import SecretStr
 
 from bot.core.errors import ConnectorError, ConnectorNotFound, ConnectorUnavailable
-from connectors.http import VendorHttp, json_body
+from connectors.http import VendorHttp, json_answer, json_or_none
 from connectors.oauth import ClientCredentials
 
 CLOUDS = {
@@ -113,7 +113,9 @@ class FalconClient:
         if response.status_code == 409:
             return False
         if response.status_code == 404:
-            raise ConnectorNotFound(f"crowdstrike: {action} {device_id}: {error_text(_json(response)) or 'not found'}")
+            raise ConnectorNotFound(
+                f"crowdstrike: {action} {device_id}: {error_text(json_or_none(response)) or 'not found'}"
+            )
         body = _answer(response, f"{action} {device_id}", ok=(202,))
         affected = [r.get("id") for r in body.get("resources") or [] if isinstance(r, dict)]
         if device_id not in affected:
@@ -134,19 +136,6 @@ def error_text(body: Any) -> str | None:
     return None
 
 
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
 def _answer(response: httpx.Response, what: str, ok: tuple[int, ...] = (200,)) -> dict[str, Any]:
     """The JSON body of a good answer; anything else raises with Falcon's error text."""
-    if response.status_code not in ok:
-        detail = error_text(_json(response)) or "no error details"
-        raise ConnectorError(f"crowdstrike: {what}: HTTP {response.status_code}: {detail}")
-    body = json_body(response)
-    if not isinstance(body, dict):
-        raise ConnectorUnavailable(f"crowdstrike: {what}: answer is not a JSON object")
-    return body
+    return json_answer(response, "crowdstrike", what, error_text, ok)

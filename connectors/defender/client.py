@@ -16,8 +16,8 @@ from urllib.parse import quote
 
 import httpx
 
-from bot.core.errors import ConnectorError, ConnectorNotFound, ConnectorUnavailable
-from connectors.http import json_body
+from bot.core.errors import ConnectorNotFound
+from connectors.http import json_answer, json_or_none
 from connectors.microsoft import LOGIN_URL as LOGIN_URL
 from connectors.microsoft import AppClient
 from connectors.microsoft import error_text as error_text
@@ -95,10 +95,12 @@ class DefenderClient(AppClient):
     async def _act(self, machine_id: str, verb: str, body: dict[str, str]) -> MachineAction | None:
         path = f"/api/machines/{quote(machine_id, safe='')}/{verb}"
         response = await self.auth.request("POST", path, retry=False, json=body)
-        if response.status_code == 400 and _error_code(_json(response)) == ALREADY_ACTIVE:
+        if response.status_code == 400 and _error_code(json_or_none(response)) == ALREADY_ACTIVE:
             return None
         if response.status_code == 404:
-            raise ConnectorNotFound(f"defender: {verb} {machine_id}: {error_text(_json(response)) or 'not found'}")
+            raise ConnectorNotFound(
+                f"defender: {verb} {machine_id}: {error_text(json_or_none(response)) or 'not found'}"
+            )
         data = _answer(response, f"{verb} {machine_id}", ok=(200, 201))
         return MachineAction(
             id=str(data.get("id") or ""),
@@ -118,19 +120,6 @@ def _error_code(body: Any) -> str | None:
     return str(error.get("code")) if isinstance(error, dict) and error.get("code") else None
 
 
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
 def _answer(response: httpx.Response, what: str, ok: tuple[int, ...] = (200,)) -> dict[str, Any]:
     """The JSON body of a good answer; anything else raises with Defender's error text."""
-    if response.status_code not in ok:
-        detail = error_text(_json(response)) or "no error details"
-        raise ConnectorError(f"defender: {what}: HTTP {response.status_code}: {detail}")
-    body = json_body(response)
-    if not isinstance(body, dict):
-        raise ConnectorUnavailable(f"defender: {what}: answer is not a JSON object")
-    return body
+    return json_answer(response, "defender", what, error_text, ok)

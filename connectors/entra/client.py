@@ -16,7 +16,7 @@ from urllib.parse import quote
 import httpx
 
 from bot.core.errors import ConnectorError, ConnectorNotFound, ConnectorUnavailable
-from connectors.http import json_body
+from connectors.http import json_answer, json_or_none
 from connectors.microsoft import LOGIN_URL as LOGIN_URL
 from connectors.microsoft import AppClient
 from connectors.microsoft import error_text as error_text
@@ -55,7 +55,9 @@ class GraphClient(AppClient):
             "GET", _user_path(user), retry=True, params={"$select": "id,userPrincipalName,accountEnabled"}
         )
         if response.status_code == 404:
-            raise ConnectorNotFound(f"entra: no such user {user!r} ({error_text(_json(response)) or 'not found'})")
+            raise ConnectorNotFound(
+                f"entra: no such user {user!r} ({error_text(json_or_none(response)) or 'not found'})"
+            )
         data = _answer(response, f"read user {user!r}")
         enabled = data.get("accountEnabled")
         if not data.get("id") or not isinstance(enabled, bool):
@@ -70,7 +72,7 @@ class GraphClient(AppClient):
         if response.status_code not in (200, 204):  # 204 No Content is the documented answer: nothing to parse
             raise ConnectorError(
                 f"entra: set accountEnabled={enabled} on {user_id}: HTTP {response.status_code}: "
-                f"{error_text(_json(response)) or 'no error details'}"
+                f"{error_text(json_or_none(response)) or 'no error details'}"
             )
 
     async def revoke_sessions(self, user_id: str) -> None:
@@ -88,19 +90,6 @@ def _user_path(user: str) -> str:
     return f"/users/{quote(user, safe='@')}"
 
 
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
 def _answer(response: httpx.Response, what: str) -> dict[str, Any]:
     """The JSON body of a 200; anything else raises with Graph's error text."""
-    if response.status_code != 200:
-        detail = error_text(_json(response)) or "no error details"
-        raise ConnectorError(f"entra: {what}: HTTP {response.status_code}: {detail}")
-    body = json_body(response)
-    if not isinstance(body, dict):
-        raise ConnectorUnavailable(f"entra: {what}: answer is not a JSON object")
-    return body
+    return json_answer(response, "entra", what, error_text)
