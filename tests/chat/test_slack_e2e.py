@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import httpx
 import pytest
 
 from bot.app import App
-from bot.settings import validate
+from bot.settings import Settings, validate
 from tests.fakes import abuseipdb, cloudflare
 from tests.fakes import slack as fake_slack
 from tests.fakes.server import serve
@@ -72,22 +73,47 @@ def config(
     }
 
 
+@dataclass
+class World:
+    """The fake Slack, AbuseIPDB and Cloudflare of one test, and the config that points soarbot at them."""
+
+    tmp_path: Path
+    slack: fake_slack.SlackState
+    alerts: str
+    abuse: str
+    cf: str
+    cf_state: cloudflare.State
+
+    def settings(self, **overrides: Any) -> Settings:
+        return validate(config(self.tmp_path, self.slack, self.alerts, abuse=self.abuse, cf=self.cf, **overrides))
+
+
 @asynccontextmanager
-async def running(tmp_path: Path, **slack_kwargs: Any) -> AsyncIterator[tuple[App, fake_slack.SlackState, str, Any]]:
+async def vendors(tmp_path: Path, *, members: Sequence[str] = (RESPONDER,)) -> AsyncIterator[World]:
     cf_state = cloudflare.State()
     async with (
-        fake_slack.slack_server(**slack_kwargs) as slack,
+        fake_slack.slack_server() as slack,
         serve(abuseipdb.app()) as abuse,
         serve(cloudflare.app(cf_state)) as cf,
     ):
-        alerts = slack.add_channel("soc-alerts", members=[RESPONDER])
-        settings = validate(config(tmp_path, slack, alerts, abuse=abuse.url, cf=cf.url, messages_per_second=5))
-        app = App(settings)
-        await app.start()
-        try:
-            yield app, slack, alerts, cf_state
-        finally:
-            await app.stop()
+        alerts = slack.add_channel("soc-alerts", members=list(members))
+        yield World(tmp_path, slack, alerts, abuse.url, cf.url, cf_state)
+
+
+@asynccontextmanager
+async def started(settings: Settings) -> AsyncIterator[App]:
+    app = App(settings)
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.stop()
+
+
+@asynccontextmanager
+async def running(tmp_path: Path, **overrides: Any) -> AsyncIterator[tuple[App, fake_slack.SlackState, str, Any]]:
+    async with vendors(tmp_path) as world, started(world.settings(**{"messages_per_second": 5, **overrides})) as app:
+        yield app, world.slack, world.alerts, world.cf_state
 
 
 async def eventually(check: Callable[[], Any], seconds: float = 15.0) -> Any:
@@ -292,15 +318,10 @@ async def test_a_storm_of_500_alerts_is_a_handful_of_messages(tmp_path: Path) ->
 
 
 async def test_click_after_a_restart_blocks_once(tmp_path: Path) -> None:
-    cf_state = cloudflare.State()
-    async with (
-        fake_slack.slack_server() as slack,
-        serve(abuseipdb.app()) as abuse,
-        serve(cloudflare.app(cf_state)) as cf,
-    ):
-        alerts = slack.add_channel("soc-alerts", members=[RESPONDER])
-        document = config(tmp_path, slack, alerts, abuse=abuse.url, cf=cf.url)
-        first = App(validate(document))
+    async with vendors(tmp_path) as world:
+        slack, alerts, cf_state = world.slack, world.alerts, world.cf_state
+        document = world.settings()
+        first = App(document)
         await first.start()
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{first.port}") as http:
             body = {"sid": "s-restart", "search_name": "Beacon", "result": {"src_ip": BAD_IP}}
@@ -308,7 +329,7 @@ async def test_click_after_a_restart_blocks_once(tmp_path: Path) -> None:
         approval = await eventually(lambda: approval_message(slack, alerts))
         await first.stop()
 
-        second = App(validate(document))  # a new process over the same database
+        second = App(document)  # a new process over the same database
         await second.start()
         try:
             click = fake_slack.block_actions(
@@ -410,90 +431,66 @@ async def test_daily_digest_goes_to_the_digest_channel(tmp_path: Path) -> None:
 
 
 async def test_socket_mode_commands_and_clicks(tmp_path: Path) -> None:
-    cf_state = cloudflare.State()
-    async with (
-        fake_slack.slack_server() as slack,
-        serve(abuseipdb.app()) as abuse,
-        serve(cloudflare.app(cf_state)) as cf,
-    ):
-        alerts = slack.add_channel("soc-alerts", members=[RESPONDER])
-        settings = validate(
-            config(
-                tmp_path, slack, alerts, abuse=abuse.url, cf=cf.url, app_token=fake_slack.APP_TOKEN, signing_secret=None
-            )
+    async with running(tmp_path, app_token=fake_slack.APP_TOKEN, signing_secret=None) as (app, slack, alerts, cf_state):
+        await slack.socket_connected(5)
+        help_url = slack.response_url("sm-help")
+        command = {
+            "team_id": fake_slack.TEAM_ID,
+            "channel_id": alerts,
+            "user_id": RESPONDER,
+            "command": "/soar",
+            "text": "help",
+            "response_url": help_url,
+            "trigger_id": "1.2.3",
+        }
+        envelope = await slack.socket_push(fake_slack.socket_envelope("slash_commands", command))
+        assert (await slack.socket_ack(envelope))["envelope_id"] == envelope  # acked within 3 s
+        await eventually(lambda: slack.responses_to("sm-help"))
+
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{app.port}") as http:
+            body = {"sid": "s-socket", "search_name": "Beacon", "result": {"src_ip": BAD_IP}}
+            await http.post(f"/alerts/splunk?token={TOKEN}", json=body)
+        approval = await eventually(lambda: approval_message(slack, alerts))
+        click = {
+            "type": "block_actions",
+            "team": {"id": fake_slack.TEAM_ID},
+            "user": {"id": RESPONDER},
+            "api_app_id": fake_slack.APP_ID,
+            "trigger_id": "1.2.4",
+            "container": {"type": "message", "message_ts": approval.ts, "channel_id": alerts},
+            "channel": {"id": alerts},
+            "response_url": slack.response_url("sm-click"),
+            "actions": [
+                {
+                    "action_id": "approval_approve",
+                    "block_id": "b",
+                    "type": "button",
+                    "value": button_value(approval, "Approve"),
+                    "action_ts": "1.1",
+                }
+            ],
+        }
+        envelope = await slack.socket_push(fake_slack.socket_envelope("interactive", click))
+        await slack.socket_ack(envelope)
+        await eventually(lambda: cf_state.creates == 1)
+
+        # Without a signing secret there is no HTTP endpoint that could be fed forged requests.
+        forged = fake_slack.block_actions(
+            "anything",
+            user=RESPONDER,
+            action_id="approval_approve",
+            value="1",
+            channel=alerts,
+            message_ts=approval.ts,
         )
-        app = App(settings)
-        await app.start()
-        try:
-            await slack.socket_connected(5)
-            help_url = slack.response_url("sm-help")
-            command = {
-                "team_id": fake_slack.TEAM_ID,
-                "channel_id": alerts,
-                "user_id": RESPONDER,
-                "command": "/soar",
-                "text": "help",
-                "response_url": help_url,
-                "trigger_id": "1.2.3",
-            }
-            envelope = await slack.socket_push(fake_slack.socket_envelope("slash_commands", command))
-            assert (await slack.socket_ack(envelope))["envelope_id"] == envelope  # acked within 3 s
-            await eventually(lambda: slack.responses_to("sm-help"))
-
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{app.port}") as http:
-                body = {"sid": "s-socket", "search_name": "Beacon", "result": {"src_ip": BAD_IP}}
-                await http.post(f"/alerts/splunk?token={TOKEN}", json=body)
-            approval = await eventually(lambda: approval_message(slack, alerts))
-            click = {
-                "type": "block_actions",
-                "team": {"id": fake_slack.TEAM_ID},
-                "user": {"id": RESPONDER},
-                "api_app_id": fake_slack.APP_ID,
-                "trigger_id": "1.2.4",
-                "container": {"type": "message", "message_ts": approval.ts, "channel_id": alerts},
-                "channel": {"id": alerts},
-                "response_url": slack.response_url("sm-click"),
-                "actions": [
-                    {
-                        "action_id": "approval_approve",
-                        "block_id": "b",
-                        "type": "button",
-                        "value": button_value(approval, "Approve"),
-                        "action_ts": "1.1",
-                    }
-                ],
-            }
-            envelope = await slack.socket_push(fake_slack.socket_envelope("interactive", click))
-            await slack.socket_ack(envelope)
-            await eventually(lambda: cf_state.creates == 1)
-
-            # Without a signing secret there is no HTTP endpoint that could be fed forged requests.
-            forged = fake_slack.block_actions(
-                "anything",
-                user=RESPONDER,
-                action_id="approval_approve",
-                value="1",
-                channel=alerts,
-                message_ts=approval.ts,
-            )
-            assert (await post_event(app, forged)).status_code == 404
-        finally:
-            await app.stop()
+        assert (await post_event(app, forged)).status_code == 404
 
 
 async def test_a_slack_user_group_in_a_role_can_approve(tmp_path: Path) -> None:
-    cf_state = cloudflare.State()
-    async with (
-        fake_slack.slack_server() as slack,
-        serve(abuseipdb.app()) as abuse,
-        serve(cloudflare.app(cf_state)) as cf,
-    ):
-        alerts = slack.add_channel("soc-alerts", members=["U0ONCALL"])
+    async with vendors(tmp_path, members=["U0ONCALL"]) as world:
+        slack, alerts = world.slack, world.alerts
         group = slack.add_usergroup("soc-oncall", ["U0ONCALL"])
-        settings = validate(config(tmp_path, slack, alerts, abuse=abuse.url, cf=cf.url, roles={"responder": [group]}))
-        app = App(settings)
-        await app.start()
-        try:
+        async with started(world.settings(roles={"responder": [group]})) as app:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{app.port}") as http:
                 await http.post(
                     f"/alerts/splunk?token={TOKEN}",
@@ -509,7 +506,5 @@ async def test_a_slack_user_group_in_a_role_can_approve(tmp_path: Path) -> None:
                 message_ts=approval.ts,
             )
             assert (await post_event(app, click)).status_code == 200
-            await eventually(lambda: cf_state.creates == 1)
+            await eventually(lambda: world.cf_state.creates == 1)
             assert slack.calls("usergroups.users.list")
-        finally:
-            await app.stop()
