@@ -132,15 +132,7 @@ class Outbox:
                 # The thread's root is the case card; if it is not queued yet, a placeholder takes its place and
                 # the card refresher rewrites it (the reply waits for its root to be sent).
                 placeholder = card_to_dict(Card(title=f"Case {case_id}", text="Loading the case…"))
-                parent = store.enqueue_post_tx(
-                    conn,
-                    platform=self.platform,
-                    channel=channel,
-                    payload=placeholder,
-                    now=now,
-                    dedup_key=case_card_key(case_id),
-                    case_id=case_id,
-                )
+                parent = self._case_card_tx(conn, case_id, placeholder, now)
             return store.enqueue_post_tx(
                 conn, platform=self.platform, channel=channel, payload=payload, now=now, case_id=case_id, parent=parent
             )
@@ -156,21 +148,25 @@ class Outbox:
         channel = self._transport.alerts_channel
 
         def job(conn: Any) -> int:
-            row_id = store.enqueue_post_tx(
-                conn,
-                platform=self.platform,
-                channel=channel,
-                payload=payload,
-                now=now,
-                dedup_key=case_card_key(case_id),
-                case_id=case_id,
-            )
+            row_id = self._case_card_tx(conn, case_id, payload, now)
             store.enqueue_update_tx(conn, row_id, payload, now)
             return row_id
 
         row_id = await self._db.write(job)
         self._wake.set()
         return MessageRef(self.platform, channel, f"o:{row_id}")
+
+    def _case_card_tx(self, conn: Any, case_id: int, payload: dict[str, Any], now: str) -> int:
+        """The outbox row of a case's one card: the existing one, or a new post of ``payload``."""
+        return store.enqueue_post_tx(
+            conn,
+            platform=self.platform,
+            channel=self._transport.alerts_channel,
+            payload=payload,
+            now=now,
+            dedup_key=case_card_key(case_id),
+            case_id=case_id,
+        )
 
     async def update(self, ref: MessageRef, card: Card) -> None:
         """Queue a new version of a message (coalesced with any version still waiting)."""
