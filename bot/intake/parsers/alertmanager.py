@@ -68,7 +68,7 @@ def parse_notification(payload: Any, options: FormatOptions, flavour: Flavour) -
     body = require_object(payload, f"a {flavour.name} webhook")
     items = body.get("alerts")
     if not isinstance(items, list):
-        raise PayloadError(f"not a {flavour.name} webhook body: expected an 'alerts' array")
+        raise PayloadError(f"expected an 'alerts' array in the {flavour.name} webhook body")
     common = _strings(body.get("commonLabels"))
     group_status = text(body.get("status"))
     return [
