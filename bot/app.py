@@ -18,7 +18,7 @@ from bot.chat.cards import case_card
 from bot.chat.outbox import Outbox
 from bot.chat.slack.adapter import SlackAdapter, SlackChannels, SlackTransport
 from bot.core.errors import ConfigError
-from bot.core.models import Alert, AlertStatus, Observable, format_time, utcnow
+from bot.core.models import Alert, AlertStatus, format_time, utcnow
 from bot.core.ports import ChatEvent, ContainmentKind, Reply
 from bot.core.tasks import TaskSupervisor
 from bot.enrichment import CaseEnricher, EnrichmentService
@@ -234,18 +234,13 @@ class App:
 
     async def _render_card(self, case_id: int) -> None:
         assert self.outbox is not None
-        exported = await self.cases.export(case_id)
-        case = await self.cases.get(case_id)
-        techniques = [
-            t for e in exported["timeline"] if e["type"] == "techniques_identified" for t in e["data"]["techniques"]
-        ]
-        link = next((a["link"] for a in exported["alerts"] if a.get("link")), None)
+        view = await self.cases.card_view(case_id)
         card = case_card(
-            case,
-            link=link,
-            observables=[Observable.from_dict(o) for o in exported["observables"]],
-            verdicts=exported["verdicts"],
-            techniques=techniques,
+            view.case,
+            link=view.link,
+            observables=view.observables,
+            verdicts=view.verdicts,
+            techniques=view.techniques,
         )
         await self.outbox.show_case(case_id, card)
 

@@ -19,7 +19,17 @@ from typing import Any
 import orjson
 
 from bot.core.errors import NotFound, UserInputError
-from bot.core.models import Alert, AlertStatus, Case, CaseStatus, Severity, TimelineEvent, format_time, utcnow
+from bot.core.models import (
+    Alert,
+    AlertStatus,
+    Case,
+    CaseStatus,
+    Observable,
+    Severity,
+    TimelineEvent,
+    format_time,
+    utcnow,
+)
 from bot.store import cases as repo
 from bot.store import intel
 from bot.store.db import Database
@@ -57,6 +67,17 @@ def fingerprint(alert: Alert, group_by: Sequence[str]) -> str:
         values = sorted({o.value.lower() for o in alert.observables if o.kind == kind and (not role or o.role == role)})
         parts.append([key, values])
     return hashlib.sha256(orjson.dumps(parts)).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class CardView:
+    """The parts of a case its chat card shows."""
+
+    case: Case
+    link: str | None
+    observables: list[Observable]
+    verdicts: list[dict[str, Any]]
+    techniques: list[dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +314,21 @@ class CaseService:
     async def timeline(self, case_id: int) -> list[TimelineEvent]:
         """The case timeline, in order."""
         return await repo.timeline(self._db.reader, case_id)
+
+    async def card_view(self, case_id: int) -> CardView:
+        """What a case card shows, read without the case's full alert list and timeline (cards refresh often)."""
+        reader = self._db.reader
+        case = await self.get(case_id)
+        techniques = [
+            t for e in await repo.events_of_type(reader, case_id, "techniques_identified") for t in e.data["techniques"]
+        ]
+        return CardView(
+            case=case,
+            link=await repo.first_link(reader, case_id),
+            observables=await repo.case_observables(reader, case_id),
+            verdicts=[dict(v.report) for v in await intel.case_verdicts(reader, case_id)],
+            techniques=techniques,
+        )
 
     async def export(self, case_id: int) -> dict[str, Any]:
         """Everything known about a case: the case, its alerts, indicators and its timeline."""

@@ -353,3 +353,22 @@ def verify_chain(events: Sequence[TimelineEvent | Mapping[str, Any]]) -> ChainBr
             return ChainBreak(seq, "hash does not match the entry's content")
         expected_prev = digest
     return None
+
+
+async def events_of_type(db: Reader, case_id: int, type_: str) -> list[TimelineEvent]:
+    """A case's timeline events of one type, in order (without reading the rest of the timeline)."""
+    query = (
+        "SELECT case_id, seq, type, at, actor, data, prev_hash, hash FROM timeline WHERE case_id = ? AND type = ?"
+        " ORDER BY seq"
+    )
+    async with db.execute(query, (case_id, type_)) as cursor:
+        rows = await cursor.fetchall()
+    return [TimelineEvent(r[0], r[1], r[2], r[3], r[4], orjson.loads(r[5]), r[6], r[7]) for r in rows]
+
+
+async def first_link(db: Reader, case_id: int) -> str | None:
+    """The link of the case's first alert that has one."""
+    query = "SELECT link FROM alerts WHERE case_id = ? AND link IS NOT NULL ORDER BY id LIMIT 1"
+    async with db.execute(query, (case_id,)) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else str(row[0])
