@@ -19,6 +19,20 @@ from typing import Any
 import orjson
 
 from bot.core.errors import NotFound, UserInputError
+from bot.core.events import (
+    AlertAdded,
+    AlertResolved,
+    Assigned,
+    CaseEventType,
+    CaseOpened,
+    CaseSplit,
+    EventPayload,
+    NoteAdded,
+    SeverityChanged,
+    StatusChanged,
+    Tagged,
+    TechniquesIdentified,
+)
 from bot.core.models import (
     Alert,
     AlertStatus,
@@ -118,18 +132,17 @@ class _Batch:
         self.next_case_id += 1
         self.new_cases.append((case.id, alert, fp, now))
         self.open_cases[fp] = case
-        data: dict[str, Any] = {
-            "case_id": case.id,
-            "title": alert.title,
-            "severity": str(alert.severity),
-            "source": alert.source,
-            "rule": alert.rule,
-            "fingerprint": fp,
-        }
-        if reason is not None:
-            data["reason"] = reason
-            data["split_from"] = split_from
-        self.timeline.append(case.id, "case_opened", actor, data, now)
+        opened = CaseOpened(
+            case_id=case.id,
+            title=alert.title,
+            severity=alert.severity,
+            source=alert.source,
+            rule=alert.rule,
+            fingerprint=fp,
+            reason=reason,
+            split_from=split_from if reason is not None else None,
+        )
+        self.timeline.append(case.id, opened, actor, now)
         return case
 
 
@@ -205,8 +218,8 @@ class CaseService:
             case_id = twin[1] if twin is not None else None
             alert_id = batch.add_alert(key, alert, case_id, now)
             if case_id is not None:
-                data = {"alert_id": alert_id, "external_id": alert.external_id, "title": alert.title}
-                batch.timeline.append(case_id, "alert_resolved", actor, data, now)
+                resolved = AlertResolved(alert_id=alert_id, external_id=alert.external_id, title=alert.title)
+                batch.timeline.append(case_id, resolved, actor, now)
                 batch.touch(case_id, 0, now)
             return IngestOutcome(alert_id=alert_id, case_id=case_id)
 
@@ -222,22 +235,22 @@ class CaseService:
             reason = f"severity rose from {case.severity} to {alert.severity}; split from case {case.id}"
             old = case
             case = batch.open_case(alert, fp, now, actor, reason=reason, split_from=old.id)
-            batch.timeline.append(old.id, "case_split", actor, {"new_case_id": case.id, "reason": reason}, now)
+            batch.timeline.append(old.id, CaseSplit(new_case_id=case.id, reason=reason), actor, now)
             batch.touch(old.id, 0, now)
             opened = True
         alert_id = batch.add_alert(key, alert, case.id, now)
         case.alert_count += 1
         case.last_seen = max(case.last_seen, now)
         batch.touch(case.id, 1, now)
-        batch.timeline.append(case.id, "alert_added", actor, _alert_event(alert, alert_id, case.alert_count), now)
+        batch.timeline.append(case.id, _alert_event(alert, alert_id, case.alert_count), actor, now)
         return IngestOutcome(alert_id=alert_id, case_id=case.id, opened=opened)
 
-    async def record(self, case_id: int, type_: str, actor: str, data: Mapping[str, Any]) -> TimelineEvent:
+    async def record(self, case_id: int, event: EventPayload, actor: str) -> TimelineEvent:
         """Append one event to a case timeline."""
         now = format_time(utcnow())
-        event = await self._db.write(partial(_record_tx, case_id=case_id, type_=type_, actor=actor, data=data, now=now))
+        entry = await self._db.write(partial(_record_tx, case_id=case_id, event=event, actor=actor, now=now))
         self._changed([case_id])
-        return event
+        return entry
 
     async def update(
         self,
@@ -268,19 +281,17 @@ class CaseService:
             if status is not None and status is not old_status:
                 check_transition(old_status, status)
                 conn.execute("UPDATE cases SET status = ?, updated_at = ? WHERE id = ?", (str(status), now, case_id))
-                data = {"from": str(old_status), "to": str(status), "reason": reason}
-                repo.append_event_tx(conn, case_id, "status_changed", actor, data, now)
+                repo.append_event_tx(conn, case_id, StatusChanged(old_status, status, reason), actor, now)
                 changed.append("status")
             if severity is not None and severity is not old_severity:
                 conn.execute(
                     "UPDATE cases SET severity = ?, updated_at = ? WHERE id = ?", (str(severity), now, case_id)
                 )
-                data = {"from": str(old_severity), "to": str(severity), "reason": reason}
-                repo.append_event_tx(conn, case_id, "severity_changed", actor, data, now)
+                repo.append_event_tx(conn, case_id, SeverityChanged(old_severity, severity, reason), actor, now)
                 changed.append("severity")
             if assignee is not None and assignee != old_assignee:
                 conn.execute("UPDATE cases SET assignee = ?, updated_at = ? WHERE id = ?", (assignee, now, case_id))
-                repo.append_event_tx(conn, case_id, "assigned", actor, {"from": old_assignee, "to": assignee}, now)
+                repo.append_event_tx(conn, case_id, Assigned(old_assignee, assignee), actor, now)
                 changed.append("assignee")
             current = orjson.loads(row[3])
             added = [t for t in dict.fromkeys(tags) if t not in current]
@@ -289,7 +300,7 @@ class CaseService:
                     "UPDATE cases SET tags = ?, updated_at = ? WHERE id = ?",
                     (orjson.dumps(current + added).decode(), now, case_id),
                 )
-                repo.append_event_tx(conn, case_id, "tagged", actor, {"tags": added}, now)
+                repo.append_event_tx(conn, case_id, Tagged(tuple(added)), actor, now)
                 changed.append("tags")
             return changed
 
@@ -301,7 +312,7 @@ class CaseService:
     async def add_note(self, case_id: int, actor: str, text: str) -> TimelineEvent:
         """Add a note to a case."""
         await self.get(case_id)
-        return await self.record(case_id, "note_added", actor, {"text": text})
+        return await self.record(case_id, NoteAdded(text), actor)
 
     async def list_cases(self, *, status: CaseStatus | None = None, limit: int = 100) -> list[Case]:
         """Newest cases first."""
@@ -320,7 +331,10 @@ class CaseService:
         reader = self._db.reader
         case = await self.get(case_id)
         techniques = [
-            t for e in await repo.events_of_type(reader, case_id, "techniques_identified") for t in e.data["techniques"]
+            dict(t)
+            for e in await repo.events_of_type(reader, case_id, CaseEventType.TECHNIQUES_IDENTIFIED)
+            if isinstance(found := e.payload, TechniquesIdentified)
+            for t in found.techniques
         ]
         return CardView(
             case=case,
@@ -364,24 +378,22 @@ def check_transition(old: CaseStatus, new: CaseStatus) -> None:
             return
 
 
-def _record_tx(
-    conn: sqlite3.Connection, *, case_id: int, type_: str, actor: str, data: Mapping[str, Any], now: str
-) -> TimelineEvent:
-    event = repo.append_event_tx(conn, case_id, type_, actor, data, now)
+def _record_tx(conn: sqlite3.Connection, *, case_id: int, event: EventPayload, actor: str, now: str) -> TimelineEvent:
+    entry = repo.append_event_tx(conn, case_id, event, actor, now)
     repo.touch_case_tx(conn, case_id, now)
-    return event
+    return entry
 
 
-def _alert_event(alert: Alert, alert_id: int, count: int) -> dict[str, Any]:
-    return {
-        "alert_id": alert_id,
-        "alert_count": count,
-        "source": alert.source,
-        "format": alert.format,
-        "external_id": alert.external_id,
-        "title": alert.title,
-        "severity": str(alert.severity),
-        "time": format_time(alert.time),
-        "link": alert.link,
-        "observables": [o.to_dict() for o in alert.observables],
-    }
+def _alert_event(alert: Alert, alert_id: int, count: int) -> AlertAdded:
+    return AlertAdded(
+        alert_id=alert_id,
+        alert_count=count,
+        source=alert.source,
+        format=alert.format,
+        external_id=alert.external_id,
+        title=alert.title,
+        severity=alert.severity,
+        time=format_time(alert.time),
+        link=alert.link,
+        observables=alert.observables,
+    )

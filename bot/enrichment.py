@@ -21,6 +21,7 @@ from functools import partial
 from typing import Any
 
 from bot.core.errors import ConnectorAuthError, ConnectorError
+from bot.core.events import IndicatorsEnriched, TechniquesIdentified
 from bot.core.models import Observable, ObservableKind, format_time, utcnow
 from bot.core.ports import IntelLookup, TechniqueCatalog, Verdict, VerdictLevel
 from bot.store import cases as cases_repo
@@ -344,14 +345,12 @@ class CaseEnricher:
             return
         self._claimed.update((case_id, "technique", str(t["id"])) for t in new)
         now = format_time(utcnow())
-        data = {"techniques": new}
         await self._db.write(
             partial(
                 cases_repo.append_event_tx,
                 case_id=case_id,
-                type_="techniques_identified",
+                event=TechniquesIdentified(tuple(new)),
                 actor="enrichment",
-                data=data,
                 at=now,
             )
         )
@@ -364,11 +363,11 @@ class CaseEnricher:
             store.CaseVerdict(case_id, r.observable.kind, r.observable.value, r.level, r.score, r.to_dict(), now)
             for r in reports
         ]
-        event = {"indicators": [r.to_dict() for r in reports]}
+        event = IndicatorsEnriched(tuple(r.to_dict() for r in reports))
 
         def record(conn: sqlite3.Connection) -> None:
             store.put_case_verdicts_tx(conn, verdicts)
-            cases_repo.append_event_tx(conn, case_id, "indicators_enriched", "enrichment", event, now)
+            cases_repo.append_event_tx(conn, case_id, event, "enrichment", now)
 
         await self._db.write(record)
         if self._on_recorded is not None:

@@ -17,10 +17,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
 
 from bot.cases import CaseService
 from bot.core.errors import NotFound, UserInputError
+from bot.core.events import (
+    EventPayload,
+    IncidentChannelArchived,
+    IncidentDeclared,
+    IncidentResolved,
+    IncidentRoleAssigned,
+    IncidentStatusPosted,
+)
 from bot.core.models import Case, CaseStatus, Severity, TimelineEvent, format_time, utcnow
 from bot.core.ports import Card, ChatChannels, ChatOut, MessageRef
 from bot.store import approvals as approvals_store
@@ -217,15 +224,11 @@ class IncidentService:
             status=CaseStatus.TRIAGE if case.status is CaseStatus.NEW else None,
             reason="incident declared",
         )
-        data = {
-            "title": row.title,
-            "channel": channel,
-            "channel_name": wanted,
-            "severity": str(shown_severity),
-            "members": members,
-        }
+        declared = IncidentDeclared(
+            title=row.title, channel=channel, channel_name=wanted, severity=shown_severity, members=tuple(members)
+        )
         await self._db.write(
-            partial(self._activate_tx, case_id=case.id, channel=channel, actor=actor, data=data, now=self._now())
+            partial(self._activate_tx, case_id=case.id, channel=channel, actor=actor, event=declared, now=self._now())
         )
         incident = await self._require(case.id)
         case = await self._cases.get(case.id)
@@ -270,10 +273,10 @@ class IncidentService:
 
     @staticmethod
     def _activate_tx(
-        conn: sqlite3.Connection, *, case_id: int, channel: str, actor: str, data: Mapping[str, Any], now: str
+        conn: sqlite3.Connection, *, case_id: int, channel: str, actor: str, event: IncidentDeclared, now: str
     ) -> None:
         store.activate_tx(conn, case_id=case_id, channel=channel)
-        append_event_tx(conn, case_id, "incident_declared", actor, data, now)
+        append_event_tx(conn, case_id, event, actor, now)
         touch_case_tx(conn, case_id, now)
 
     async def post_status(self, case_id: int, text: str, actor: str) -> Incident:
@@ -283,7 +286,7 @@ class IncidentService:
         def job(conn: sqlite3.Connection) -> None:
             row = self._active_tx(conn, case_id)
             store.set_last_update_tx(conn, case_id=case_id, text=text)
-            append_event_tx(conn, case_id, "incident_status", actor, {"text": text, "channel": row.channel}, now)
+            append_event_tx(conn, case_id, IncidentStatusPosted(text=text, channel=row.channel), actor, now)
             touch_case_tx(conn, case_id, now)
 
         await self._db.write(job)
@@ -302,8 +305,8 @@ class IncidentService:
         def job(conn: sqlite3.Connection) -> str | None:
             row = self._active_tx(conn, case_id)
             previous = store.set_role_tx(conn, case_id=case_id, role=role, user=user)
-            data = {"role": role, "user": user, "previous": previous, "channel": row.channel}
-            append_event_tx(conn, case_id, "incident_role_assigned", actor, data, now)
+            event = IncidentRoleAssigned(role=role, user=user, previous=previous, channel=row.channel)
+            append_event_tx(conn, case_id, event, actor, now)
             touch_case_tx(conn, case_id, now)
             return previous
 
@@ -321,7 +324,7 @@ class IncidentService:
                 raise UserInputError(f"Case {case_id} has no incident.")
             if not store.resolve_tx(conn, case_id=case_id, now=now):
                 raise UserInputError(f"The incident of case {case_id} is {row.status}; there is nothing to resolve.")
-            append_event_tx(conn, case_id, "incident_resolved", actor, {"channel": row.channel}, now)
+            append_event_tx(conn, case_id, IncidentResolved(channel=row.channel), actor, now)
             touch_case_tx(conn, case_id, now)
 
         await self._db.write(job)
@@ -335,13 +338,13 @@ class IncidentService:
                 logger.warning("Could not archive incident channel %s: %s", incident.channel, err)
             else:
                 archived = True
-                await self._cases.record(case.id, "incident_channel_archived", actor, {"channel": incident.channel})
+                await self._cases.record(case.id, IncidentChannelArchived(channel=incident.channel), actor)
         return incident, archived
 
     # --- the conversation as the case record -------------------------------------------------------------
 
     async def record_once(
-        self, case_id: int, *, delivery: str, type_: str, actor: str, data: Mapping[str, Any]
+        self, case_id: int, *, delivery: str, event: EventPayload, actor: str
     ) -> TimelineEvent | None:
         """Append a chat event to a case timeline unless ``delivery`` was recorded before (then None)."""
         now = self._now()
@@ -349,9 +352,9 @@ class IncidentService:
         def job(conn: sqlite3.Connection) -> TimelineEvent | None:
             if not store.mark_seen_tx(conn, event_id=delivery, at=now):
                 return None
-            event = append_event_tx(conn, case_id, type_, actor, data, now)
+            entry = append_event_tx(conn, case_id, event, actor, now)
             touch_case_tx(conn, case_id, now)
-            return event
+            return entry
 
         return await self._db.write(job)
 

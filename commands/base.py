@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from bot.core.errors import NotFound, PermissionDenied, UserInputError
+from bot.core.events import UnauthorizedAttempt
 from bot.core.models import Case, Severity
 from playbooks.engine.approvals import Access
 
@@ -264,16 +265,18 @@ class Runtime:
             return
         logger.info("Refused %s to %s (roles: %s)", spec.name, ctx.user, sorted(ctx.roles))
         if case_id is not None:
-            await self.record_refusal(ctx.user, case_id, {"command": spec.name, "channel": ctx.channel})
+            await self.record_refusal(ctx.user, case_id, command=spec.name, channel=ctx.channel)
         raise PermissionDenied(refusal(spec.name, spec.permission, ctx.roles))
 
-    async def record_refusal(self, user: str, case_id: int, data: Mapping[str, object]) -> None:
+    async def record_refusal(self, user: str, case_id: int, *, command: str, channel: str) -> None:
         """Write ``unauthorized_attempt`` on a case, if the case exists (nothing else changes)."""
         try:
             await self.services.cases.get(case_id)
         except NotFound:
             return
-        await self.services.cases.record(case_id, "unauthorized_attempt", user, {"user": user, **data})
+        await self.services.cases.record(
+            case_id, UnauthorizedAttempt(user=user, command=command, channel=channel), user
+        )
 
     async def case(self, case_id: int) -> Case:
         """A case, or a mistake saying there is none."""

@@ -11,12 +11,17 @@ from __future__ import annotations
 import hashlib
 import logging
 
+from bot.core.events import ChatMessageDeleted, ChatMessageEdited, ChatMessagePosted, Highlight
 from bot.core.ports import MessagePosted, ReactionAdded
 from commands.base import Runtime, redact
 
 logger = logging.getLogger(__name__)
 
-MESSAGE_EVENTS = {"posted": "chat_message", "edited": "chat_message_edited", "deleted": "chat_message_deleted"}
+MESSAGE_EVENTS: dict[str, type[ChatMessagePosted | ChatMessageEdited | ChatMessageDeleted]] = {
+    "posted": ChatMessagePosted,
+    "edited": ChatMessageEdited,
+    "deleted": ChatMessageDeleted,
+}
 HIGHLIGHT_REACTIONS = frozenset({"pushpin", "pin", "round_pushpin", "📌"})
 
 
@@ -35,30 +40,29 @@ def _own(rt: Runtime, user: str) -> bool:
 
 async def on_message(rt: Runtime, event: MessagePosted) -> None:
     """Write a message (or its edit or deletion) to its case's timeline, once."""
-    type_ = MESSAGE_EVENTS.get(event.kind)
-    if type_ is None or _own(rt, event.user):
+    payload_type = MESSAGE_EVENTS.get(event.kind)
+    if payload_type is None or _own(rt, event.user):
         return
     case_id = await _case_for(rt, event.channel, event.thread_ts)
     if case_id is None:
         return
     text, redacted = redact(event.text)
-    data: dict[str, object] = {
-        "platform": event.platform,
-        "channel": event.channel,
-        "author": event.user,
-        "ts": event.ts,
-        "thread_ts": event.thread_ts,
-        "permalink": event.permalink,
-        "text": text,
-    }
-    if redacted:
-        data["redacted"] = True
+    message = payload_type(
+        platform=event.platform,
+        channel=event.channel,
+        author=event.user,
+        ts=event.ts,
+        thread_ts=event.thread_ts,
+        permalink=event.permalink,
+        text=text,
+        redacted=True if redacted else None,  # the key is written only when something was redacted
+    )
     if event.event_id:
         delivery = f"{event.platform}:{event.event_id}"
     else:  # no delivery id: the message itself, so a second edit with new text is still recorded
         digest = hashlib.sha256(event.text.encode()).hexdigest()[:16]
         delivery = f"{event.platform}:{event.channel}:{event.ts}:{event.kind}:{digest}"
-    written = await rt.incidents.record_once(case_id, delivery=delivery, type_=type_, actor=event.user, data=data)
+    written = await rt.incidents.record_once(case_id, delivery=delivery, event=message, actor=event.user)
     if written is None:
         logger.debug("Delivery %s was already recorded", delivery)
 
@@ -70,16 +74,16 @@ async def on_reaction(rt: Runtime, event: ReactionAdded) -> None:
     case_id = await _case_for(rt, event.channel, event.message_ts)
     if case_id is None:
         return
-    data = {
-        "platform": event.platform,
-        "channel": event.channel,
-        "author": event.user,
-        "message_ts": event.message_ts,
-        "via": "pin" if event.reaction == "pin" else "reaction",
-    }
+    highlight = Highlight(
+        platform=event.platform,
+        channel=event.channel,
+        author=event.user,
+        message_ts=event.message_ts,
+        via="pin" if event.reaction == "pin" else "reaction",
+    )
     delivery = (
         f"{event.platform}:{event.event_id}"
         if event.event_id
         else f"{event.platform}:{event.channel}:{event.message_ts}:{event.user}:{event.reaction}"
     )
-    await rt.incidents.record_once(case_id, delivery=delivery, type_="highlight", actor=event.user, data=data)
+    await rt.incidents.record_once(case_id, delivery=delivery, event=highlight, actor=event.user)

@@ -21,6 +21,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any, Protocol
 
+from bot.core.events import ChatDeliveryFailed
 from bot.core.models import format_time, parse_time, utcnow
 from bot.core.ports import Button, ButtonStyle, Card, MessageRef
 from bot.store import outbox as store
@@ -325,13 +326,13 @@ class Outbox:
         def job(conn: Any) -> None:
             store.mark_failed_tx(conn, row.id, error)
             if row.case_id is not None:
-                data = {
-                    "platform": self.platform,
-                    "channel": row.channel,
-                    "op": row.op,
-                    "error": error,
-                    "title": row.payload.get("title", ""),
-                }
-                append_event_tx(conn, row.case_id, "chat_delivery_failed", "soarbot", data, now)
+                event = ChatDeliveryFailed(
+                    platform=self.platform,
+                    channel=row.channel,
+                    op=row.op,
+                    error=error,
+                    title=row.payload.get("title", ""),
+                )
+                append_event_tx(conn, row.case_id, event, "soarbot", now)
 
         await self._db.write(job)

@@ -8,9 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from bot.core.events import DecodedPayload
 
 
 class Severity(StrEnum):
@@ -173,6 +176,66 @@ class Case:
         }
 
 
+class RunStatus(StrEnum):
+    """Life cycle of a playbook run (stored in ``runs.status``)."""
+
+    RUNNING = "running"
+    WAITING = "waiting"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class StepStatus(StrEnum):
+    """The stored outcome of a step or a for_each item (``run_steps.status``)."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    WAITING = "waiting"
+
+
+class ApprovalStatus(StrEnum):
+    """Life cycle of an approval request (``approvals.status``): pending until decided or expired."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    EXPIRED = "expired"
+
+
+class Decision(StrEnum):
+    """An approver's vote, and an approval's outcome (``approvals.outcome``, ``on_timeout``)."""
+
+    APPROVE = "approve"
+    DENY = "deny"
+
+
+class ActionStatus(StrEnum):
+    """Life cycle of a containment action (``actions.status``): recorded as attempted before the vendor call."""
+
+    ATTEMPTED = "attempted"
+    DONE = "done"
+    FAILED = "failed"
+    REVERTING = "reverting"
+    REVERTED = "reverted"
+
+
+class OutboxStatus(StrEnum):
+    """Delivery state of an outbox row (``outbox.status``)."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class IncidentStatus(StrEnum):
+    """Life cycle of an incident (``incidents.status``): claimed while its channel is being created."""
+
+    DECLARING = "declaring"
+    ACTIVE = "active"
+    RESOLVED = "resolved"
+
+
 GENESIS_HASH = "0" * 64
 
 
@@ -204,6 +267,14 @@ class TimelineEvent:
             "prev_hash": self.prev_hash,
             "hash": self.hash,
         }
+
+    @property
+    def payload(self) -> DecodedPayload:
+        """The event's data as its typed payload (an ``UnknownEvent`` for a type this version does not know)."""
+        # Imported here: bot.core.events builds on this module's values (Severity, CaseStatus, Observable).
+        from bot.core.events import decode
+
+        return decode(self.type, self.data)
 
 
 def canonical_json(value: object) -> bytes:

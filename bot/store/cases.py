@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from bot.core.errors import NotFound
+from bot.core.events import CaseEventType, EventPayload
 from bot.core.models import (
     GENESIS_HASH,
     Alert,
@@ -191,13 +192,14 @@ class TimelineWriter:
     heads: dict[int, tuple[int, str]]
     rows: list[list[Any]] = field(default_factory=list)
 
-    def append(self, case_id: int, type_: str, actor: str, data: Mapping[str, Any], at: str) -> TimelineEvent:
+    def append(self, case_id: int, event: EventPayload, actor: str, at: str) -> TimelineEvent:
         """Chain one event onto ``case_id``'s timeline (written by :meth:`flush`)."""
         seq, prev_hash = self.heads.get(case_id, (0, GENESIS_HASH))
-        event = _chained(case_id, seq + 1, type_, at, actor, data, prev_hash)
-        self.heads[case_id] = (event.seq, event.hash)
-        self.rows.append([case_id, event.seq, type_, at, actor, _json(event.data), prev_hash, event.hash])
-        return event
+        type_ = str(event.type)
+        entry = _chained(case_id, seq + 1, type_, at, actor, event.to_data(), prev_hash)
+        self.heads[case_id] = (entry.seq, entry.hash)
+        self.rows.append([case_id, entry.seq, type_, at, actor, _json(entry.data), prev_hash, entry.hash])
+        return entry
 
     def flush(self, conn: sqlite3.Connection) -> None:
         """Insert the chained events."""
@@ -226,14 +228,12 @@ def touch_case_tx(conn: sqlite3.Connection, case_id: int, at: str) -> None:
     conn.execute("UPDATE cases SET updated_at = ? WHERE id = ?", (at, case_id))
 
 
-def append_event_tx(
-    conn: sqlite3.Connection, case_id: int, type_: str, actor: str, data: Mapping[str, Any], at: str
-) -> TimelineEvent:
+def append_event_tx(conn: sqlite3.Connection, case_id: int, event: EventPayload, actor: str, at: str) -> TimelineEvent:
     """Append one event to a case timeline, chained to the case's previous event."""
     writer = TimelineWriter(timeline_heads_tx(conn, [case_id]))
-    event = writer.append(case_id, type_, actor, data, at)
+    entry = writer.append(case_id, event, actor, at)
     writer.flush(conn)
-    return event
+    return entry
 
 
 # --- reads -----------------------------------------------------------------------------------------------
@@ -355,13 +355,13 @@ def verify_chain(events: Sequence[TimelineEvent | Mapping[str, Any]]) -> ChainBr
     return None
 
 
-async def events_of_type(db: Reader, case_id: int, type_: str) -> list[TimelineEvent]:
+async def events_of_type(db: Reader, case_id: int, type_: CaseEventType) -> list[TimelineEvent]:
     """A case's timeline events of one type, in order (without reading the rest of the timeline)."""
     query = (
         "SELECT case_id, seq, type, at, actor, data, prev_hash, hash FROM timeline WHERE case_id = ? AND type = ?"
         " ORDER BY seq"
     )
-    async with db.execute(query, (case_id, type_)) as cursor:
+    async with db.execute(query, (case_id, str(type_))) as cursor:
         rows = await cursor.fetchall()
     return [TimelineEvent(r[0], r[1], r[2], r[3], r[4], orjson.loads(r[5]), r[6], r[7]) for r in rows]
 

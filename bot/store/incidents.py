@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from bot.core.events import CaseOpened
 from bot.core.models import Severity, TimelineEvent
 from bot.store.cases import append_event_tx, next_ids_tx
 from bot.store.db import Reader
@@ -68,16 +69,16 @@ def open_case_tx(conn: sqlite3.Connection, *, title: str, severity: Severity, ac
         " last_seen, created_at, updated_at) VALUES (?, ?, 'new', ?, ?, ?, ?, 0, ?, ?, ?, ?)",
         (case_id, title, str(severity), MANUAL_SOURCE, MANUAL_RULE, fingerprint, now, now, now, now),
     )
-    data = {
-        "case_id": case_id,
-        "title": title,
-        "severity": str(severity),
-        "source": MANUAL_SOURCE,
-        "rule": MANUAL_RULE,
-        "fingerprint": fingerprint,
-        "opened_by": actor,
-    }
-    return append_event_tx(conn, case_id, "case_opened", actor, data, now)
+    opened = CaseOpened(
+        case_id=case_id,
+        title=title,
+        severity=severity,
+        source=MANUAL_SOURCE,
+        rule=MANUAL_RULE,
+        fingerprint=fingerprint,
+        opened_by=actor,
+    )
+    return append_event_tx(conn, case_id, opened, actor, now)
 
 
 def case_head_tx(conn: sqlite3.Connection, case_id: int) -> tuple[str, str] | None:

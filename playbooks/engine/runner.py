@@ -27,7 +27,41 @@ import orjson
 
 from bot.cases import CaseService, IngestOutcome
 from bot.core.errors import BotError, ConnectorError, PlaybookError
-from bot.core.models import Alert, AlertStatus, Case, CaseStatus, Observable, format_time, utcnow
+from bot.core.events import (
+    ActionAttempted,
+    ActionFailed,
+    ActionFinished,
+    ActionReverted,
+    ActionRevertFailed,
+    ApprovalDecided,
+    ApprovalEscalated,
+    ApprovalExpired,
+    ApprovalReminder,
+    ApprovalRequested,
+    EventPayload,
+    IncidentDeclared,
+    Notified,
+    PlaybookFinished,
+    PlaybookStarted,
+    StepFinished,
+    TicketCreated,
+    UnauthorizedAttempt,
+    VoteRecorded,
+)
+from bot.core.models import (
+    ActionStatus,
+    Alert,
+    AlertStatus,
+    ApprovalStatus,
+    Case,
+    CaseStatus,
+    Decision,
+    Observable,
+    RunStatus,
+    StepStatus,
+    format_time,
+    utcnow,
+)
 from bot.core.ports import (
     ActionOutcome,
     ButtonClicked,
@@ -269,8 +303,8 @@ class Engine:
             now=now,
         )
         if run_id is not None and outcome.case_id is not None:
-            data = {"run_id": run_id, "playbook": playbook.name, "version": playbook.version}
-            append_event_tx(conn, outcome.case_id, "playbook_started", ACTOR, data, now)
+            started = PlaybookStarted(run_id=run_id, playbook=playbook.name, version=playbook.version)
+            append_event_tx(conn, outcome.case_id, started, ACTOR, now)
         return run_id
 
     # --- running ------------------------------------------------------------------------------------------
@@ -335,8 +369,8 @@ class Engine:
         def job(conn: Any) -> None:
             runs_store.set_run_status_tx(conn, run.id, status, now, error)
             if run.case_id is not None:
-                data = {"run_id": run.id, "playbook": run.playbook, "status": status, "error": error, "note": note}
-                append_event_tx(conn, run.case_id, "playbook_finished", ACTOR, data, now)
+                finished = PlaybookFinished(run.id, run.playbook, RunStatus(status), error, note)
+                append_event_tx(conn, run.case_id, finished, ACTOR, now)
 
         await self.db.write(job)
         if status == "failed" and run.case_id is not None:
@@ -451,8 +485,8 @@ class Engine:
         def job(conn: Any) -> None:
             runs_store.put_step_tx(conn, run.id, key, status, result, now, error=error)
             if run.case_id is not None and "#" not in key:
-                data = {"run_id": run.id, "step": key, "status": status, "error": error}
-                append_event_tx(conn, run.case_id, "step_finished", ACTOR, data, now)
+                finished = StepFinished(run_id=run.id, step=key, status=StepStatus(status), error=error)
+                append_event_tx(conn, run.case_id, finished, ACTOR, now)
 
         await self.db.write(job)
         state.done[key] = runs_store.StepRow(key, status, orjson.loads(orjson.dumps(result, default=str)), 1, error)
@@ -512,7 +546,7 @@ class Engine:
         )
         ref = await self._post(args.to, card, case_id)
         if case_id is not None:
-            await self.cases.record(case_id, "notified", actor, {"to": args.to, "title": card.title, "text": card.text})
+            await self.cases.record(case_id, Notified(to=args.to, title=card.title, text=card.text), actor)
         return {"posted": ref is not None}
 
     async def _incident(self, args: IncidentStep, case_id: int, actor: str, context: dict[str, Any]) -> Any:
@@ -532,7 +566,7 @@ class Engine:
         await self.cases.update(
             case_id, actor=actor, severity=args.severity, status=CaseStatus.TRIAGE, reason="incident declared"
         )
-        await self.cases.record(case_id, "incident_declared", actor, {"title": title})
+        await self.cases.record(case_id, IncidentDeclared(title=title), actor)
         return {"declared": True, "title": title}
 
     async def _ticket(
@@ -550,7 +584,7 @@ class Engine:
             idempotency_key=f"run:{run.id}:{step_id}",
         )
         if run.case_id is not None:
-            await self.cases.record(run.case_id, "ticket_created", actor, result.to_dict())
+            await self.cases.record(run.case_id, TicketCreated.from_result(result), actor)
         return result.to_dict()
 
     async def _gated(self, state: _RunState, step: Step, key: str, context: dict[str, Any]) -> tuple[Any, bool]:
@@ -632,8 +666,7 @@ class Engine:
             if existing is None:
                 await self._record(
                     run.case_id,
-                    "action_attempted",
-                    {"action": args.action, "target": target, "connector": connector.name, "key": action_key},
+                    ActionAttempted(action=args.action, target=target, connector=connector.name, key=action_key),
                 )
                 try:
                     if verb == "apply":
@@ -719,18 +752,9 @@ class Engine:
             row = runs_store.action_by_key_tx(conn, key)
             assert row is not None
             if run.case_id is not None:
-                data = {
-                    "action_id": row.id,
-                    "action": row.action,
-                    "target": row.target,
-                    "connector": row.connector,
-                    "status": status,
-                    "result": result,
-                    "revert_at": revert_at,
-                }
-                append_event_tx(
-                    conn, run.case_id, "action_finished" if status == "done" else "action_failed", ACTOR, data, now
-                )
+                kind = ActionFinished if status == ActionStatus.DONE else ActionFailed
+                event = kind(row.id, row.action, row.target, row.connector, ActionStatus(status), result, revert_at)
+                append_event_tx(conn, run.case_id, event, ACTOR, now)
             return row.id
 
         return await self.db.write(job)
@@ -776,19 +800,19 @@ class Engine:
                 now=now,
             )
             if new and run.case_id is not None:
-                data = {
-                    "approval_id": row.id,
-                    "action": action,
-                    "target": target,
-                    "reason": reason,
-                    "required": required,
-                    "critical": critical,
-                    "roles": list(policy.roles),
-                    "users": list(policy.users),
-                    "expires_at": row.expires_at,
-                    "requester": run.requester,
-                }
-                append_event_tx(conn, run.case_id, "approval_requested", ACTOR, data, now)
+                requested = ApprovalRequested(
+                    approval_id=row.id,
+                    action=action,
+                    target=target,
+                    reason=reason,
+                    required=required,
+                    critical=critical,
+                    roles=tuple(policy.roles),
+                    users=tuple(policy.users),
+                    expires_at=row.expires_at,
+                    requester=run.requester,
+                )
+                append_event_tx(conn, run.case_id, requested, ACTOR, now)
             return row, new
 
         row, new = await self.db.write(job)
@@ -820,7 +844,7 @@ class Engine:
             return Reply(_already(row))
         if not may_decide(user, row, self.access):
             await self._record(
-                row.case_id, "unauthorized_attempt", {"approval_id": row.id, "user": user, "decision": decision}
+                row.case_id, UnauthorizedAttempt(user=user, approval_id=row.id, decision=decision), actor=user
             )
             return Reply(
                 f"You are not allowed to decide request #{row.id} (it needs role "
@@ -839,19 +863,14 @@ class Engine:
                 outcome = current.policy.get("on_timeout", "deny")
                 approvals_store.decide_tx(conn, approval_id, "expired", outcome, "soarbot (expired)", now, None)
                 if current.case_id is not None:
-                    data = {
-                        "approval_id": approval_id,
-                        "outcome": outcome,
-                        "action": current.action,
-                        "target": current.target,
-                    }
-                    append_event_tx(conn, current.case_id, "approval_expired", ACTOR, data, now)
+                    expired = ApprovalExpired(approval_id, outcome, current.action, current.target)
+                    append_event_tx(conn, current.case_id, expired, ACTOR, now)
                 return "expired", approvals_store.get_tx(conn, approval_id), []
             if not approvals_store.add_vote_tx(conn, approval_id, user, decision, reason, now):
                 return "repeat", current, approvals_store.approvals_count_tx(conn, approval_id)
             if current.case_id is not None:
-                data = {"approval_id": approval_id, "user": user, "vote": decision, "reason": reason}
-                append_event_tx(conn, current.case_id, "vote_recorded", user, data, now)
+                vote = VoteRecorded(approval_id=approval_id, user=user, vote=Decision(decision), reason=reason)
+                append_event_tx(conn, current.case_id, vote, user, now)
             approvals = approvals_store.approvals_count_tx(conn, approval_id)
             if decision == "deny":
                 status, outcome = "denied", "deny"
@@ -862,16 +881,16 @@ class Engine:
             if not approvals_store.decide_tx(conn, approval_id, status, outcome, user, now, reason):
                 return "decided", approvals_store.get_tx(conn, approval_id), approvals
             if current.case_id is not None:
-                data = {
-                    "approval_id": approval_id,
-                    "status": status,
-                    "by": user,
-                    "reason": reason,
-                    "approvers": approvals,
-                    "action": current.action,
-                    "target": current.target,
-                }
-                append_event_tx(conn, current.case_id, "approval_decided", user, data, now)
+                decided = ApprovalDecided(
+                    approval_id=approval_id,
+                    status=ApprovalStatus(status),
+                    by=user,
+                    reason=reason,
+                    approvers=tuple(approvals),
+                    action=current.action,
+                    target=current.target,
+                )
+                append_event_tx(conn, current.case_id, decided, user, now)
             return "now-decided", approvals_store.get_tx(conn, approval_id), approvals
 
         state, decided, approvals = await self.db.write(job)
@@ -909,7 +928,7 @@ class Engine:
             return Reply(f"There is no action #{action_id}.")
         if not (self.access.has_role(user, "responder") or self.access.has_role(user, "lead")):
             await self._record(
-                action.case_id, "unauthorized_attempt", {"action_id": action_id, "user": user, "decision": "undo"}
+                action.case_id, UnauthorizedAttempt(user=user, action_id=action_id, decision="undo"), actor=user
             )
             return Reply("You are not allowed to undo containment actions. Nothing was changed.")
         if action.status != "done":
@@ -935,23 +954,15 @@ class Engine:
             )
             await self.db.write(partial(runs_store.release_revert_tx, action_id=action.id, retry_at=retry_at))
             reason = str(err) if isinstance(err, ConnectorError) else f"internal error: {err.__class__.__name__}"
-            await self._record(
-                action.case_id, "action_revert_failed", {"action_id": action.id, "error": reason, "next_try": retry_at}
-            )
+            await self._record(action.case_id, ActionRevertFailed(action_id=action.id, error=reason, next_try=retry_at))
             return f"Undo of action #{action.id} failed: {reason}"
         now = self._now()
 
         def job(conn: Any) -> bool:
             changed = runs_store.mark_reverted_tx(conn, action.id, result.to_dict(), now)
             if changed and action.case_id is not None:
-                data = {
-                    "action_id": action.id,
-                    "action": action.action,
-                    "target": action.target,
-                    "by": actor,
-                    "result": result.to_dict(),
-                }
-                append_event_tx(conn, action.case_id, "action_reverted", actor, data, now)
+                reverted = ActionReverted(action.id, action.action, action.target, by=actor, result=result.to_dict())
+                append_event_tx(conn, action.case_id, reverted, actor, now)
             return changed
 
         await self.db.write(job)
@@ -988,8 +999,8 @@ class Engine:
             if not approvals_store.decide_tx(conn, row.id, "expired", outcome, "soarbot (expired)", now, None):
                 return False
             if row.case_id is not None:
-                data = {"approval_id": row.id, "outcome": outcome, "action": row.action, "target": row.target}
-                append_event_tx(conn, row.case_id, "approval_expired", ACTOR, data, now)
+                expired = ApprovalExpired(row.id, outcome, row.action, row.target)
+                append_event_tx(conn, row.case_id, expired, ACTOR, now)
             return True
 
         if await self.db.write(job):
@@ -1005,22 +1016,23 @@ class Engine:
             partial(approvals_store.reschedule_tx, approval_id=row.id, remind_at=following, escalation_level=level)
         )
         escalated = level > row.escalation_level
-        kind = "approval_escalated" if escalated else "approval_reminder"
-        data: dict[str, Any] = {"approval_id": row.id, "level": level}
         if escalated:
             added = row.policy["escalate"][row.escalation_level : level]
-            data["roles"] = sorted({r for step in added for r in step.get("roles", ())})
-            data["users"] = sorted({u for step in added for u in step.get("users", ())})
-        await self._record(row.case_id, kind, data)
-        who = ", ".join(data.get("roles", []) + data.get("users", [])) if escalated else "approvers"
+            roles = tuple(sorted({r for step in added for r in step.get("roles", ())}))
+            users = tuple(sorted({u for step in added for u in step.get("users", ())}))
+            await self._record(row.case_id, ApprovalEscalated(row.id, level, roles, users))
+            who = ", ".join(roles + users)
+        else:
+            await self._record(row.case_id, ApprovalReminder(row.id, level))
+            who = "approvers"
         text = f"Still waiting for a decision on request #{row.id}: {row.message} (expires {row.expires_at})"
         await self._post("case", Card(title=f"Reminder for {who}", text=text), row.case_id)
 
     # --- helpers ------------------------------------------------------------------------------------------
 
-    async def _record(self, case_id: int | None, type_: str, data: dict[str, Any]) -> None:
+    async def _record(self, case_id: int | None, event: EventPayload, *, actor: str = ACTOR) -> None:
         if case_id is not None:
-            await self.cases.record(case_id, type_, data.get("user") or ACTOR, data)
+            await self.cases.record(case_id, event, actor)
 
     async def _post(self, destination: str, card: Any, case_id: int | None) -> MessageRef | None:
         if self.chat is None:
