@@ -1,5 +1,5 @@
 # make run   — start soarbot on local defaults (or SOARBOT_CONFIG / CONFIG=path)
-# make test  — lint, type-check and run the test suite
+# make test  — lint (ruff, import contracts), type-check and run the test suite
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -20,6 +20,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
