@@ -21,7 +21,10 @@ from bot.chat.slack.render import (
 )
 from bot.core.ports import Button, ButtonStyle, Card
 from bot.store.approvals import ApprovalRow
-from playbooks.engine.cards import APPROVE, DENY, UNDO, approval_card
+from bot.core.ports import ButtonAction
+from bot.presenters import approval_card
+
+APPROVE, DENY, UNDO = ButtonAction.APPROVE, ButtonAction.DENY, ButtonAction.UNDO
 
 NASTY = "<!channel> <@U123> <http://evil.example|click> <#C999> <!here> <!subteam^S1> &lt;!everyone&gt;"
 RAW_PAYLOADS = ("<!channel>", "<@U123>", "<http://evil.example|click>", "<#C999>", "<!here>", "<!subteam^S1>")
