@@ -19,10 +19,9 @@ from bot.chat.slack.render import (
     reason_from_view,
     render,
 )
-from bot.core.ports import Button, ButtonStyle, Card
-from bot.store.approvals import ApprovalRow
-from bot.core.ports import ButtonAction
+from bot.core.ports import Button, ButtonAction, ButtonStyle, Card
 from bot.presenters import approval_card
+from bot.store.approvals import ApprovalRow
 
 APPROVE, DENY, UNDO = ButtonAction.APPROVE, ButtonAction.DENY, ButtonAction.UNDO
 
