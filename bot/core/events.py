@@ -326,6 +326,7 @@ class IncidentDeclared(_Payload):
     channel_name: str | None = field(default=None, metadata=_OMIT_IF_NONE)
     severity: Severity | None = field(default=None, metadata=_OMIT_IF_NONE)
     members: tuple[str, ...] | None = field(default=None, metadata=_OMIT_IF_NONE)
+    platform: str | None = field(default=None, metadata=_OMIT_IF_NONE)  # whose channels the channel is one of
 
 
 @dataclass(frozen=True, slots=True)
@@ -519,6 +520,8 @@ class _ActionOutcome(_Payload):
     status: ActionStatus
     result: Mapping[str, Any]
     revert_at: str | None = None
+    # written since the event corridor: whether the card offers Undo (absent from older rows)
+    reversible: bool | None = field(default=None, metadata=_OMIT_IF_NONE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -584,6 +587,9 @@ class ApprovalReminder(_Payload):
     type: ClassVar[CaseEventType] = CaseEventType.APPROVAL_REMINDER
     approval_id: int
     level: int
+    # written since the event corridor, so the reminder card needs no lookup (absent from older rows)
+    message: str | None = field(default=None, metadata=_OMIT_IF_NONE)
+    expires_at: str | None = field(default=None, metadata=_OMIT_IF_NONE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -593,6 +599,8 @@ class ApprovalEscalated(_Payload):
     type: ClassVar[CaseEventType] = CaseEventType.APPROVAL_ESCALATED
     approval_id: int
     level: int
+    message: str | None = field(default=None, metadata=_OMIT_IF_NONE)  # as in ApprovalReminder
+    expires_at: str | None = field(default=None, metadata=_OMIT_IF_NONE)
     roles: tuple[str, ...] = ()
     users: tuple[str, ...] = ()
 

@@ -64,11 +64,10 @@ from bot.core.models import (
 )
 from bot.core.ports import (
     ActionOutcome,
+    ButtonAction,
     ButtonClicked,
     Card,
-    ChatOut,
     ContainmentKind,
-    MessageRef,
     Responders,
 )
 from bot.core.tasks import TaskSupervisor
@@ -79,7 +78,7 @@ from bot.store import runs as runs_store
 from bot.store.approvals import ApprovalRow
 from bot.store.cases import append_event_tx
 from bot.store.db import Database
-from playbooks.engine import cards, expressions
+from playbooks.engine import expressions
 from playbooks.engine.approvals import (
     Access,
     Guardrails,
@@ -200,9 +199,9 @@ class Engine:
         enrichment: EnrichmentService,
         responders: Responders,
         playbooks: Sequence[LoadedPlaybook],
-        chat: ChatOut | None = None,
         access: Access | None = None,
         guardrails: Guardrails | None = None,
+        incidents: IncidentService | None = None,
         tick_every: float = 1.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -212,7 +211,6 @@ class Engine:
         self.responders = responders
         self.playbooks = {p.playbook.name: p.playbook for p in playbooks}
         self._per_alert = any(p.trigger.on == "alert" for p in self.playbooks.values())
-        self.chat = chat
         self.access = access or Access()
         self.guardrails = guardrails or Guardrails()
         self.tasks = TaskSupervisor()
@@ -220,7 +218,7 @@ class Engine:
         self._clock = clock
         self._locks: dict[int, asyncio.Lock] = {}
         self._timer: asyncio.Task[None] | None = None
-        self.incidents: IncidentService | None = None  # set by bot.app when a chat platform can open channels
+        self.incidents = incidents  # opens real incident channels for create_incident steps, where a platform can
 
     # --- life cycle ---------------------------------------------------------------------------------------
 
@@ -373,8 +371,6 @@ class Engine:
                 append_event_tx(conn, run.case_id, finished, ACTOR, now)
 
         await self.db.write(job)
-        if status == "failed" and run.case_id is not None:
-            await self._post("case", cards.failure_card(f"Playbook {run.playbook} failed", error or ""), run.case_id)
 
     async def _run_step(self, state: _RunState, step: Step) -> str:
         """Run one step (all its items); return ``succeeded``, ``failed`` or ``skipped``; raise _Waiting."""
@@ -544,10 +540,9 @@ class Engine:
             title=expressions.render(args.title or "{{ case.title }}", context),
             text=expressions.render(args.text, context),
         )
-        ref = await self._post(args.to, card, case_id)
         if case_id is not None:
             await self.cases.record(case_id, Notified(to=args.to, title=card.title, text=card.text), actor)
-        return {"posted": ref is not None}
+        return {"notified": args.to}
 
     async def _incident(self, args: IncidentStep, case_id: int, actor: str, context: dict[str, Any]) -> Any:
         title = expressions.render(args.title, context)
@@ -686,12 +681,7 @@ class Engine:
                 if args.ttl is not None and verb == "apply" and result.outcome is not ActionOutcome.ALREADY:
                     revert_at = format_time(self._clock() + args.ttl)
                 action_id = await self._finish_action(
-                    run, action_key, "done", result.to_dict(), dict(result.undo) or {}, revert_at
-                )
-                await self._post(
-                    "case",
-                    cards.action_card(result, action_id=action_id if verb == "apply" else None, case_id=run.case_id),
-                    run.case_id,
+                    run, action_key, "done", result.to_dict(), dict(result.undo) or {}, revert_at, verb == "apply"
                 )
                 return {
                     "outcome": str(result.outcome),
@@ -744,6 +734,7 @@ class Engine:
         result: dict[str, Any],
         undo: dict[str, Any] | None,
         revert_at: str | None,
+        reversible: bool = False,
     ) -> int:
         now = self._now()
 
@@ -753,7 +744,9 @@ class Engine:
             assert row is not None
             if run.case_id is not None:
                 kind = ActionFinished if status == ActionStatus.DONE else ActionFailed
-                event = kind(row.id, row.action, row.target, row.connector, ActionStatus(status), result, revert_at)
+                event = kind(
+                    row.id, row.action, row.target, row.connector, ActionStatus(status), result, revert_at, reversible
+                )
                 append_event_tx(conn, run.case_id, event, ACTOR, now)
             return row.id
 
@@ -815,11 +808,7 @@ class Engine:
                 append_event_tx(conn, run.case_id, requested, ACTOR, now)
             return row, new
 
-        row, new = await self.db.write(job)
-        if new:
-            ref = await self._post("case", cards.approval_card(row, []), run.case_id)
-            if ref is not None:
-                await self.db.write(partial(approvals_store.set_card_tx, approval_id=row.id, card=ref.to_dict()))
+        row, _ = await self.db.write(job)
         return row
 
     async def click(self, event: ButtonClicked) -> Reply:
@@ -828,10 +817,10 @@ class Engine:
             ident = int(event.value)
         except ValueError:
             return Reply("That button is not valid any more.")
-        if event.action in (cards.APPROVE, cards.DENY):
-            decision = "approve" if event.action == cards.APPROVE else "deny"
+        if event.action in (ButtonAction.APPROVE, ButtonAction.DENY):
+            decision = "approve" if event.action == ButtonAction.APPROVE else "deny"
             return await self.vote(ident, event.user, decision, event.reason)
-        if event.action == cards.UNDO:
+        if event.action == ButtonAction.UNDO:
             return await self.undo(ident, event.user)
         return Reply("Unknown button.")
 
@@ -897,29 +886,17 @@ class Engine:
         if state == "decided" and decided is not None:
             return Reply(_already(decided))
         if state == "expired" and decided is not None:
-            await self._refresh_card(decided, [])
             if decided.run_id is not None:
                 self.tasks.spawn(self.advance(decided.run_id), name=f"advance-run-{decided.run_id}")
             return Reply(_already(decided))
         if state == "repeat":
             return Reply(f"You already voted on request #{approval_id} ({len(approvals)} of {row.required} approvals).")
         if state == "counted":
-            await self._refresh_card(row, approvals)
             return Reply(f"Recorded: {len(approvals)} of {row.required} approvals for request #{approval_id}.", True)
         assert decided is not None
-        await self._refresh_card(decided, approvals)
         if decided.run_id is not None:
             self.tasks.spawn(self.advance(decided.run_id), name=f"advance-run-{decided.run_id}")
         return Reply(f"Request #{approval_id} {decided.status}.", True)
-
-    async def _refresh_card(self, row: ApprovalRow, approvals: list[str]) -> None:
-        if self.chat is None or not row.card:
-            return
-        fresh = await approvals_store.get(self.db.reader, row.id) or row
-        try:
-            await self.chat.update(MessageRef(**row.card), cards.approval_card(fresh, approvals))
-        except BotError as err:
-            logger.warning("Could not update the card of approval %s: %s", row.id, err)
 
     async def undo(self, action_id: int, user: str) -> Reply:
         """Reverse a containment action (the Undo button); responders only, and only once."""
@@ -966,7 +943,6 @@ class Engine:
             return changed
 
         await self.db.write(job)
-        await self._post("case", cards.action_card(result, action_id=None, case_id=action.case_id), action.case_id)
         return f"Undone: {result.action} {action.target}."
 
     # --- timers -------------------------------------------------------------------------------------------
@@ -1003,10 +979,8 @@ class Engine:
                 append_event_tx(conn, row.case_id, expired, ACTOR, now)
             return True
 
-        if await self.db.write(job):
-            await self._refresh_card(row, [])
-            if row.run_id is not None:
-                self.tasks.spawn(self.advance(row.run_id), name=f"advance-run-{row.run_id}")
+        if await self.db.write(job) and row.run_id is not None:
+            self.tasks.spawn(self.advance(row.run_id), name=f"advance-run-{row.run_id}")
 
     async def _remind(self, row: ApprovalRow, moment: datetime) -> None:
         level = max(row.escalation_level, escalation_level(row, moment))
@@ -1020,28 +994,15 @@ class Engine:
             added = row.policy["escalate"][row.escalation_level : level]
             roles = tuple(sorted({r for step in added for r in step.get("roles", ())}))
             users = tuple(sorted({u for step in added for u in step.get("users", ())}))
-            await self._record(row.case_id, ApprovalEscalated(row.id, level, roles, users))
-            who = ", ".join(roles + users)
+            await self._record(row.case_id, ApprovalEscalated(row.id, level, row.message, row.expires_at, roles, users))
         else:
-            await self._record(row.case_id, ApprovalReminder(row.id, level))
-            who = "approvers"
-        text = f"Still waiting for a decision on request #{row.id}: {row.message} (expires {row.expires_at})"
-        await self._post("case", Card(title=f"Reminder for {who}", text=text), row.case_id)
+            await self._record(row.case_id, ApprovalReminder(row.id, level, row.message, row.expires_at))
 
     # --- helpers ------------------------------------------------------------------------------------------
 
     async def _record(self, case_id: int | None, event: EventPayload, *, actor: str = ACTOR) -> None:
         if case_id is not None:
             await self.cases.record(case_id, event, actor)
-
-    async def _post(self, destination: str, card: Any, case_id: int | None) -> MessageRef | None:
-        if self.chat is None:
-            return None
-        try:
-            return await self.chat.post(destination, card, case_id=case_id)
-        except BotError as err:
-            logger.warning("Could not post a card to %s: %s", destination, err)
-            return None
 
 
 class _Stop(Exception):  # noqa: N818 - control flow

@@ -7,9 +7,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.core.models import CaseStatus
+from bot.core.ports import ButtonAction as cards
 from bot.core.ports import ButtonClicked
 from bot.store import runs as runs_store
-from playbooks.engine import cards
 from playbooks.engine.approvals import Guardrails
 from tests.playbooks.conftest import BAD_IP, RESPONDERS, Env, build, malicious_ip_alert, only, playbook
 

@@ -3,6 +3,8 @@
 Everything happens in a throwaway database; responders are the simulated ones (they record, never call out);
 intelligence is offline only, optionally overridden per indicator (``--verdict 203.0.113.5=malicious``) to
 exercise the gates. Pending approvals are answered with ``answer`` by as many distinct approvers as needed.
+The cards are what a chat surface would show: the run's events go through the same feed, presenters and outbox
+as in ``soarbot run``, delivered to the neutral in-memory surface. This is wiring, so it lives beside the app.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from typing import Any
 
 from bot.cases import CaseService
 from bot.chat.memory import MemoryChat, Sent
+from bot.chat.surface import ChatSurface, open_surface
 from bot.core.models import Alert, Observable, ObservableKind
 from bot.core.ports import IntelLookup, Responders, Verdict, VerdictLevel
 from bot.enrichment import EnrichmentService
+from bot.feed import EventFeed
+from bot.incidents import IncidentService
 from bot.store import approvals as approvals_store
 from bot.store import runs as runs_store
 from bot.store.approvals import ApprovalRow
@@ -91,7 +96,7 @@ class DryRun:
             ],
             "cards": [
                 {
-                    "to": c.destination,
+                    "to": c.channel + (" (thread)" if c.thread else ""),
                     "title": c.card.title,
                     "text": c.card.text,
                     "buttons": [b.label for b in c.card.buttons],
@@ -120,6 +125,9 @@ async def dry_run(
         try:
             cases = CaseService(db)
             chat = MemoryChat()
+            feed = EventFeed(db)
+            incidents = IncidentService(db, cases)
+            surface = open_surface(chat, db=db, feed=feed, cases=cases, incidents=incidents, per_second=1000)
             roles = sorted({r for s in loaded.playbook.all_steps() for r in _roles(s)} | {"responder"})
             engine = Engine(
                 db=db,
@@ -127,13 +135,15 @@ async def dry_run(
                 enrichment=EnrichmentService(intel, db),
                 responders=responders,
                 playbooks=[loaded],
-                chat=chat,
+                incidents=incidents,
                 access=Access({role: list(APPROVERS) for role in roles}),
                 tick_every=3600,
             )
+            await feed.start()
             for alert in alerts:
-                reports.append(await _one(engine, cases, db, chat, loaded, alert, answer))
+                reports.append(await _one(engine, cases, db, (chat, feed, surface), loaded, alert, answer))
             await engine.aclose()
+            await feed.aclose()
         finally:
             await db.close()
     return reports
@@ -150,7 +160,7 @@ async def _one(
     engine: Engine,
     cases: CaseService,
     db: Database,
-    chat: MemoryChat,
+    shown: tuple[MemoryChat, EventFeed, ChatSurface],
     loaded: LoadedPlaybook,
     alert: Alert,
     answer: str,
@@ -161,6 +171,7 @@ async def _one(
     report = DryRun(alert=alert.title, matched=not reasons, reasons=reasons)
     if reasons:
         return report
+    chat, feed, surface = shown
     first_card = len(chat.posted)
     [run_id] = await engine.trigger(alert, outcome, requester=REQUESTER)
     for _ in range(100):  # answer every request the run makes, until it stops asking
@@ -185,6 +196,11 @@ async def _one(
         ((key, row.status, row.result) for key, row in stored.items() if "#" not in key), key=lambda s: position(s[0])
     )
     report.approvals = await approvals_store.for_run(db.reader, run_id)
+    await feed.settled()
+    for _ in range(100):  # deliver what the surface queued (a few passes: thread roots go before replies)
+        await surface.outbox.deliver_due()
+        if not await surface.outbox.pending():
+            break
     report.cards = chat.posted[first_card:]
     if outcome.case_id is not None:
         report.timeline = [(e.type, dict(e.data)) for e in await cases.timeline(outcome.case_id)]
