@@ -18,7 +18,7 @@ from typing import Any
 from bot.cases import CaseService
 from bot.chat.memory import MemoryChat, Sent
 from bot.chat.surface import ChatSurface, open_surface
-from bot.core.models import Alert, Observable, ObservableKind
+from bot.core.models import Alert, Decision, Observable, ObservableKind
 from bot.core.ports import IntelLookup, Responders, Verdict, VerdictLevel
 from bot.enrichment import EnrichmentService
 from bot.feed import EventFeed
@@ -180,7 +180,7 @@ async def _one(
             break
         for request in waiting:
             for approver in APPROVERS[: request.required if answer == "approve" else 1]:
-                await engine.vote(request.id, approver, answer, reason="dry run")
+                await engine.vote(request.id, approver, Decision(answer), reason="dry run")
         await engine.idle()
     run = await runs_store.get_run(db.reader, run_id)
     assert run is not None

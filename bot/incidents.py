@@ -29,7 +29,16 @@ from bot.core.events import (
     IncidentRoleAssigned,
     IncidentStatusPosted,
 )
-from bot.core.models import Case, CaseStatus, Severity, TimelineEvent, format_time, utcnow
+from bot.core.models import (
+    Case,
+    CaseStatus,
+    Decision,
+    IncidentStatus,
+    Severity,
+    TimelineEvent,
+    format_time,
+    utcnow,
+)
 from bot.core.ports import ChatChannels, MessageRef
 from bot.store import approvals as approvals_store
 from bot.store import incidents as store
@@ -70,7 +79,7 @@ class Incident:
     channel: str | None
     summary: MessageRef | None
     roles: Mapping[str, str]
-    status: str  # declaring | active | resolved
+    status: IncidentStatus
     last_update: str | None
     declared_by: str
     declared_at: str
@@ -79,7 +88,7 @@ class Incident:
     @property
     def active(self) -> bool:
         """True while the incident is open."""
-        return self.status == "active"
+        return self.status is IncidentStatus.ACTIVE
 
     @classmethod
     def from_row(cls, row: store.IncidentRow) -> Incident:
@@ -168,7 +177,7 @@ class IncidentService:
             )
         )
         if not claimed:
-            if row.status == "declaring":
+            if row.status is IncidentStatus.DECLARING:
                 raise UserInputError(f"An incident channel for case {claimed_case} is being created right now.")
             raise UserInputError(
                 f"Case {claimed_case} already has an incident ({row.status}) in channel {row.channel}."
@@ -337,7 +346,7 @@ class IncidentService:
         row = store.get_tx(conn, case_id)
         if row is None:
             raise UserInputError(f"Case {case_id} has no incident; declare one with `incident declare`.")
-        if row.status != "active":
+        if row.status is not IncidentStatus.ACTIVE:
             raise UserInputError(f"The incident of case {case_id} is {row.status}.")
         return row
 
@@ -377,7 +386,7 @@ class Overview:
         result = []
         for row in rows:
             votes = await approvals_store.votes(self._db.reader, row.id)
-            result.append((row, [user for user, vote, _, _ in votes if vote == "approve"]))
+            result.append((row, [user for user, vote, _, _ in votes if vote is Decision.APPROVE]))
         return result
 
     async def approval(self, approval_id: int) -> tuple[ApprovalRow, list[str]] | None:
@@ -386,7 +395,7 @@ class Overview:
         if row is None:
             return None
         votes = await approvals_store.votes(self._db.reader, row.id)
-        return row, [user for user, vote, _, _ in votes if vote == "approve"]
+        return row, [user for user, vote, _, _ in votes if vote is Decision.APPROVE]
 
     async def digest(self, *, since: datetime, case_id: int | None = None, top: int = 10) -> Digest:
         """The digest of every open case (listing the ``top`` most severe), or of one case."""

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.core.models import Case, Observable, Severity
+from bot.core.models import ApprovalStatus, Case, Observable, Severity
 from bot.core.ports import ActionResult, Button, ButtonAction, ButtonStyle, Card
 from bot.incidents import Digest, Incident
 from bot.store.approvals import ApprovalRow
@@ -98,7 +98,7 @@ def approval_card(row: ApprovalRow, approvals: list[str]) -> Card:
     if row.critical:
         fields.insert(0, ("Critical asset", "yes: more approvals are required"))
     buttons: tuple[Button, ...]
-    if row.status == "pending":
+    if row.status is ApprovalStatus.PENDING:
         buttons = (
             Button("Approve", ButtonAction.APPROVE, str(row.id), ButtonStyle.PRIMARY),
             Button("Deny", ButtonAction.DENY, str(row.id), ButtonStyle.DANGER),

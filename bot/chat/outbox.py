@@ -27,7 +27,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from bot.core.events import ChatDeliveryFailed
-from bot.core.models import format_time, parse_time, utcnow
+from bot.core.models import OutboxStatus, format_time, parse_time, utcnow
 from bot.core.ports import Button, ButtonStyle, Card, MessageRef
 from bot.store import outbox as store
 from bot.store.cases import append_event_tx
@@ -295,10 +295,10 @@ class Outbox:
         thread_ts = None
         if row.target is not None:
             target = await store.get(self._db.reader, row.target)
-            if target is None or target.status == "failed":
+            if target is None or target.status is OutboxStatus.FAILED:
                 await self._fail(row, "the message it belongs to could not be sent")
                 return "failed"
-            if target.status != "sent":
+            if target.status is not OutboxStatus.SENT:
                 return "wait"  # the parent (or the post being updated) goes first
             thread_ts = target.ts
         try:

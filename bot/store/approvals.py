@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from bot.core.models import ApprovalStatus, Decision
 from bot.store.db import Reader
 
 
@@ -31,8 +32,8 @@ class ApprovalRow:
     policy: dict[str, Any]
     required: int
     critical: bool
-    status: str
-    outcome: str | None
+    status: ApprovalStatus
+    outcome: Decision | None
     decided_by: str | None
     decided_at: str | None
     decision_reason: str | None
@@ -63,8 +64,8 @@ def _row(r: Any) -> ApprovalRow:
         orjson.loads(r[9]),
         r[10],
         bool(r[11]),
-        r[12],
-        r[13],
+        ApprovalStatus(r[12]),
+        None if r[13] is None else Decision(r[13]),
         r[14],
         r[15],
         r[16],
@@ -161,13 +162,13 @@ async def due(db: Reader, now: str) -> list[ApprovalRow]:
 
 
 def add_vote_tx(
-    conn: sqlite3.Connection, approval_id: int, user_id: str, vote: str, reason: str | None, now: str
+    conn: sqlite3.Connection, approval_id: int, user_id: str, vote: Decision, reason: str | None, now: str
 ) -> bool:
     """Record one user's vote (a user votes once); True when it is new."""
     cursor = conn.execute(
         "INSERT INTO votes (approval_id, user_id, vote, reason, at) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT (approval_id, user_id) DO NOTHING",
-        (approval_id, user_id, vote, reason, now),
+        (approval_id, user_id, str(vote), reason, now),
     )
     return cursor.rowcount == 1
 
@@ -180,21 +181,27 @@ def approvals_count_tx(conn: sqlite3.Connection, approval_id: int) -> list[str]:
     return [r[0] for r in rows]
 
 
-async def votes(db: Reader, approval_id: int) -> list[tuple[str, str, str | None, str]]:
+async def votes(db: Reader, approval_id: int) -> list[tuple[str, Decision, str | None, str]]:
     """``(user, vote, reason, at)`` for an approval."""
     query = "SELECT user_id, vote, reason, at FROM votes WHERE approval_id = ? ORDER BY at, user_id"
     async with db.execute(query, (approval_id,)) as cursor:
-        return [(r[0], r[1], r[2], r[3]) for r in await cursor.fetchall()]
+        return [(r[0], Decision(r[1]), r[2], r[3]) for r in await cursor.fetchall()]
 
 
 def decide_tx(
-    conn: sqlite3.Connection, approval_id: int, status: str, outcome: str, by: str, at: str, reason: str | None
+    conn: sqlite3.Connection,
+    approval_id: int,
+    status: ApprovalStatus,
+    outcome: Decision,
+    by: str,
+    at: str,
+    reason: str | None,
 ) -> bool:
     """Decide a pending approval; False when it was already decided (the first decision stands)."""
     cursor = conn.execute(
         "UPDATE approvals SET status = ?, outcome = ?, decided_by = ?, decided_at = ?, decision_reason = ?,"
         " remind_at = NULL WHERE id = ? AND status = 'pending'",
-        (status, outcome, by, at, reason, approval_id),
+        (str(status), str(outcome), by, at, reason, approval_id),
     )
     return cursor.rowcount == 1
 

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from bot.core.events import CaseOpened
-from bot.core.models import Severity, TimelineEvent
+from bot.core.models import ActionStatus, CaseStatus, IncidentStatus, Severity, TimelineEvent
 from bot.store.cases import append_event_tx, next_ids_tx
 from bot.store.db import Reader
 
@@ -32,7 +32,7 @@ class IncidentRow:
     channel: str | None
     summary_ref: dict[str, str] | None
     roles: dict[str, str]
-    status: str
+    status: IncidentStatus
     last_update: str | None
     declared_by: str
     declared_at: str
@@ -49,7 +49,7 @@ def _row(r: Sequence[Any]) -> IncidentRow:
         channel=r[2],
         summary_ref=orjson.loads(r[3]) if r[3] else None,
         roles=orjson.loads(r[4]),
-        status=r[5],
+        status=IncidentStatus(r[5]),
         last_update=r[6],
         declared_by=r[7],
         declared_at=r[8],
@@ -187,7 +187,7 @@ class OpenCase:
     id: int
     title: str
     severity: Severity
-    status: str
+    status: CaseStatus
     assignee: str | None
 
 
@@ -204,7 +204,7 @@ async def open_cases(db: Reader, *, case_id: int | None = None, limit: int = 10)
         f" ORDER BY {_SEVERITY_RANK} DESC, id DESC LIMIT ?"
     )
     async with db.execute(query, args) as cursor:
-        return [OpenCase(r[0], r[1], Severity(r[2]), r[3], r[4]) for r in await cursor.fetchall()]
+        return [OpenCase(r[0], r[1], Severity(r[2]), CaseStatus(r[3]), r[4]) for r in await cursor.fetchall()]
 
 
 async def open_case_counts(db: Reader, *, case_id: int | None = None) -> dict[Severity, int]:
@@ -223,7 +223,7 @@ class RecentAction:
     case_id: int | None
     action: str
     target: str
-    status: str
+    status: ActionStatus
     attempted_at: str
 
 
@@ -234,4 +234,4 @@ async def actions_since(db: Reader, since: str, *, case_id: int | None = None) -
     )
     query = f"SELECT id, case_id, action, target, status, attempted_at FROM actions WHERE {where} ORDER BY id"  # noqa: S608
     async with db.execute(query, args) as cursor:
-        return [RecentAction(r[0], r[1], r[2], r[3], r[4], r[5]) for r in await cursor.fetchall()]
+        return [RecentAction(r[0], r[1], r[2], r[3], ActionStatus(r[4]), r[5]) for r in await cursor.fetchall()]

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from bot.core.models import OutboxStatus
 from bot.store.db import Reader
 
 
@@ -24,7 +25,7 @@ class OutboxRow:
     dedup_key: str | None
     case_id: int | None
     payload: dict[str, Any]
-    status: str
+    status: OutboxStatus
     attempts: int
     next_at: str
     error: str | None
@@ -48,7 +49,7 @@ def _row(r: Any) -> OutboxRow:
         r[6],
         r[7],
         orjson.loads(r[8]),
-        r[9],
+        OutboxStatus(r[9]),
         r[10],
         r[11],
         r[12],
@@ -139,7 +140,7 @@ def enqueue_update_tx(conn: sqlite3.Connection, message_id: int, payload: dict[s
     ).fetchone()
     if newest is not None and orjson.loads(newest[0]) == payload:
         return
-    if post[0] == "pending":
+    if post[0] == OutboxStatus.PENDING:
         conn.execute("UPDATE outbox SET payload = ? WHERE id = ?", (_dumps(payload), message_id))
         return
     replaced = conn.execute(

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from bot.core.models import ActionStatus, RunStatus, StepStatus
 from bot.store.db import Reader
 
 
@@ -23,7 +24,7 @@ class RunRow:
     version: int
     case_id: int | None
     alert_id: int | None
-    status: str
+    status: RunStatus
     context: dict[str, Any]
     requester: str
     error: str | None
@@ -34,7 +35,7 @@ class StepRow:
     """The stored outcome of one step (or one for_each item)."""
 
     step_key: str
-    status: str
+    status: StepStatus
     result: Any
     attempts: int
     error: str | None
@@ -52,7 +53,7 @@ class ActionRow:
     action: str
     connector: str
     target: str
-    status: str
+    status: ActionStatus
     result: dict[str, Any] | None
     undo: dict[str, Any] | None
     revert_at: str | None
@@ -84,16 +85,20 @@ def create_run_tx(
     return None if row is None else int(row[0])
 
 
-def set_run_status_tx(conn: sqlite3.Connection, run_id: int, status: str, now: str, error: str | None = None) -> None:
+def set_run_status_tx(
+    conn: sqlite3.Connection, run_id: int, status: RunStatus, now: str, error: str | None = None
+) -> None:
     """Move a run to ``status``."""
-    conn.execute("UPDATE runs SET status = ?, error = ?, updated_at = ? WHERE id = ?", (status, error, now, run_id))
+    conn.execute(
+        "UPDATE runs SET status = ?, error = ?, updated_at = ? WHERE id = ?", (str(status), error, now, run_id)
+    )
 
 
 def put_step_tx(
     conn: sqlite3.Connection,
     run_id: int,
     step_key: str,
-    status: str,
+    status: StepStatus,
     result: Any,
     now: str,
     *,
@@ -104,7 +109,7 @@ def put_step_tx(
     conn.execute(
         "INSERT OR REPLACE INTO run_steps (run_id, step_key, status, result, attempts, error, updated_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (run_id, step_key, status, _dumps(result), attempts, error, now),
+        (run_id, step_key, str(status), _dumps(result), attempts, error, now),
     )
 
 
@@ -112,7 +117,7 @@ _RUN_COLUMNS = "id, playbook, version, case_id, alert_id, status, context, reque
 
 
 def _run(row: Any) -> RunRow:
-    return RunRow(row[0], row[1], row[2], row[3], row[4], row[5], orjson.loads(row[6]), row[7], row[8])
+    return RunRow(row[0], row[1], row[2], row[3], row[4], RunStatus(row[5]), orjson.loads(row[6]), row[7], row[8])
 
 
 async def get_run(db: Reader, run_id: int) -> RunRow | None:
@@ -122,10 +127,10 @@ async def get_run(db: Reader, run_id: int) -> RunRow | None:
     return None if row is None else _run(row)
 
 
-async def runs_with_status(db: Reader, status: str) -> list[RunRow]:
+async def runs_with_status(db: Reader, status: RunStatus) -> list[RunRow]:
     """Runs in one status, oldest first."""
     query = f"SELECT {_RUN_COLUMNS} FROM runs WHERE status = ? ORDER BY id"  # noqa: S608 - constant columns
-    async with db.execute(query, (status,)) as cursor:
+    async with db.execute(query, (str(status),)) as cursor:
         return [_run(row) for row in await cursor.fetchall()]
 
 
@@ -141,7 +146,7 @@ async def steps(db: Reader, run_id: int) -> dict[str, StepRow]:
     query = "SELECT step_key, status, result, attempts, error FROM run_steps WHERE run_id = ?"
     async with db.execute(query, (run_id,)) as cursor:
         rows = await cursor.fetchall()
-    return {r[0]: StepRow(r[0], r[1], orjson.loads(r[2]), r[3], r[4]) for r in rows}
+    return {r[0]: StepRow(r[0], StepStatus(r[1]), orjson.loads(r[2]), r[3], r[4]) for r in rows}
 
 
 def begin_action_tx(
@@ -177,7 +182,7 @@ def action_by_key_tx(conn: sqlite3.Connection, key: str) -> ActionRow | None:
 def finish_action_tx(
     conn: sqlite3.Connection,
     key: str,
-    status: str,
+    status: ActionStatus,
     result: dict[str, Any],
     now: str,
     *,
@@ -187,7 +192,7 @@ def finish_action_tx(
     """Record an action's outcome."""
     conn.execute(
         "UPDATE actions SET status = ?, result = ?, undo = ?, revert_at = ?, finished_at = ? WHERE idempotency_key = ?",
-        (status, _dumps(result), None if undo is None else _dumps(undo), revert_at, now, key),
+        (str(status), _dumps(result), None if undo is None else _dumps(undo), revert_at, now, key),
     )
 
 
@@ -232,7 +237,7 @@ def _action(row: Any) -> ActionRow:
         row[5],
         row[6],
         row[7],
-        row[8],
+        ActionStatus(row[8]),
         orjson.loads(row[9]) if row[9] else None,
         orjson.loads(row[10]) if row[10] else None,
         row[11],

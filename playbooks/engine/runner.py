@@ -225,7 +225,7 @@ class Engine:
     async def start(self) -> None:
         """Resume runs interrupted by a stop or crash, and start the timer loop."""
         # Waiting runs too: a decision may have been taken (or an attempt interrupted) just before the stop.
-        for status in ("running", "waiting"):
+        for status in (RunStatus.RUNNING, RunStatus.WAITING):
             for run in await runs_store.runs_with_status(self.db.reader, status):
                 self.tasks.spawn(self.advance(run.id), name=f"resume-run-{run.id}")
         self._timer = asyncio.create_task(self._timers(), name="playbook-timers")
@@ -315,12 +315,12 @@ class Engine:
 
     async def _advance(self, run_id: int) -> str:
         run = await runs_store.get_run(self.db.reader, run_id)
-        if run is None or run.status in ("completed", "failed"):
+        if run is None or run.status in (RunStatus.COMPLETED, RunStatus.FAILED):
             return run.status if run else "missing"
         playbook = self.playbooks.get(run.playbook)
         if playbook is None:
-            await self._finish(run, "failed", f"playbook {run.playbook!r} is no longer loaded")
-            return "failed"
+            await self._finish(run, RunStatus.FAILED, f"playbook {run.playbook!r} is no longer loaded")
+            return RunStatus.FAILED
         done = await runs_store.steps(self.db.reader, run_id)
         state = _RunState(run, playbook, dict(run.context), done)
         state.context["run"] = {"id": run.id, "playbook": run.playbook}
@@ -334,57 +334,59 @@ class Engine:
             try:
                 status = await self._run_step(state, step)
             except _Waiting:
-                if run.status != "waiting":
+                if run.status is not RunStatus.WAITING:
                     await self.db.write(
-                        partial(runs_store.set_run_status_tx, run_id=run_id, status="waiting", now=self._now())
+                        partial(runs_store.set_run_status_tx, run_id=run_id, status=RunStatus.WAITING, now=self._now())
                     )
-                return "waiting"
+                return RunStatus.WAITING
             except _Stop as stop:
-                await self._finish(run, "completed", None, note=str(stop))
-                return "completed"
-            if status == "failed":
+                await self._finish(run, RunStatus.COMPLETED, None, note=str(stop))
+                return RunStatus.COMPLETED
+            if status is StepStatus.FAILED:
                 target = step.on_error
                 if target == "continue":
                     index += 1
                     continue
                 if target == "fail":
                     error = state.errors.get(step.id, "step failed")
-                    await self._finish(run, "failed", f"step {step.id}: {error}")
-                    return "failed"
+                    await self._finish(run, RunStatus.FAILED, f"step {step.id}: {error}")
+                    return RunStatus.FAILED
                 jump = next(i for i, s in enumerate(playbook.steps) if s.id == target)
                 if jump <= index:
-                    await self._finish(run, "failed", f"step {step.id}: on_error may only jump forward")
-                    return "failed"
+                    await self._finish(run, RunStatus.FAILED, f"step {step.id}: on_error may only jump forward")
+                    return RunStatus.FAILED
                 index = jump
                 continue
             index += 1
-        await self._finish(run, "completed", None)
-        return "completed"
+        await self._finish(run, RunStatus.COMPLETED, None)
+        return RunStatus.COMPLETED
 
-    async def _finish(self, run: runs_store.RunRow, status: str, error: str | None, *, note: str | None = None) -> None:
+    async def _finish(
+        self, run: runs_store.RunRow, status: RunStatus, error: str | None, *, note: str | None = None
+    ) -> None:
         now = self._now()
 
         def job(conn: Any) -> None:
             runs_store.set_run_status_tx(conn, run.id, status, now, error)
             if run.case_id is not None:
-                finished = PlaybookFinished(run.id, run.playbook, RunStatus(status), error, note)
+                finished = PlaybookFinished(run.id, run.playbook, status, error, note)
                 append_event_tx(conn, run.case_id, finished, ACTOR, now)
 
         await self.db.write(job)
 
-    async def _run_step(self, state: _RunState, step: Step) -> str:
-        """Run one step (all its items); return ``succeeded``, ``failed`` or ``skipped``; raise _Waiting."""
+    async def _run_step(self, state: _RunState, step: Step) -> StepStatus:
+        """Run one step (all its items); return succeeded, failed or skipped; raise _Waiting."""
         stored = state.done.get(step.id)
-        if stored is not None and stored.status in ("succeeded", "failed", "skipped"):
+        if stored is not None and stored.status in (StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED):
             state.context["steps"][step.id] = stored.result
-            if stored.status == "failed":
+            if stored.status is StepStatus.FAILED:
                 state.errors[step.id] = stored.error or "failed"
             self._after_step(state, step, stored.result)
             return stored.status
         if not expressions.truthy(step.when, state.context):
-            await self._store_step(state, step.id, "skipped", None)
+            await self._store_step(state, step.id, StepStatus.SKIPPED, None)
             state.context["steps"][step.id] = None
-            return "skipped"
+            return StepStatus.SKIPPED
         if step.kind == "parallel":
             outcomes = await asyncio.gather(
                 *(self._run_step(state, inner) for inner in step.parallel or []), return_exceptions=True
@@ -394,7 +396,7 @@ class Engine:
             for outcome in outcomes:
                 if isinstance(outcome, BaseException):
                     raise outcome
-            status = "failed" if "failed" in outcomes else "succeeded"
+            status = StepStatus.FAILED if StepStatus.FAILED in outcomes else StepStatus.SUCCEEDED
             group = {inner.id: state.context["steps"].get(inner.id) for inner in step.parallel or []}
             await self._store_step(state, step.id, status, group)
             state.context["steps"][step.id] = group
@@ -420,7 +422,7 @@ class Engine:
             if waiting:
                 raise _Waiting
             result = results
-        status = "failed" if failed else "succeeded"
+        status = StepStatus.FAILED if failed else StepStatus.SUCCEEDED
         await self._store_step(state, step.id, status, result, error=state.errors.get(step.id))
         state.context["steps"][step.id] = result
         self._after_step(state, step, result)
@@ -434,7 +436,7 @@ class Engine:
         value = expressions.evaluate(step.for_each or "[]", state.context)
         items = list(value) if isinstance(value, list | tuple) else [value]
         stable: list[Any] = orjson.loads(orjson.dumps(items, default=str))
-        await self._store_step(state, key, "succeeded", stable)
+        await self._store_step(state, key, StepStatus.SUCCEEDED, stable)
         return stable
 
     def _after_step(self, state: _RunState, step: Step, result: Any) -> None:
@@ -444,8 +446,8 @@ class Engine:
     async def _run_item(self, state: _RunState, step: Step, key: str, context: dict[str, Any]) -> tuple[Any, bool]:
         """Run one execution of a step with its retry policy; return ``(result, failed)``."""
         stored = state.done.get(key)
-        if key != step.id and stored is not None and stored.status in ("succeeded", "failed"):
-            return stored.result, stored.status == "failed"
+        if key != step.id and stored is not None and stored.status in (StepStatus.SUCCEEDED, StepStatus.FAILED):
+            return stored.result, stored.status is StepStatus.FAILED
         if step.kind in ("action", "approval"):
             # Gates and containment never retry on their own; their own state machines ask people.
             result, failed = await self._gated(state, step, key, context)
@@ -468,12 +470,16 @@ class Engine:
                     await asyncio.sleep(step.retry.backoff.total_seconds() * 2**attempt)
         if key != step.id:
             await self._store_step(
-                state, key, "failed" if failed else "succeeded", result, error=state.errors.get(step.id)
+                state,
+                key,
+                StepStatus.FAILED if failed else StepStatus.SUCCEEDED,
+                result,
+                error=state.errors.get(step.id),
             )
         return result, failed
 
     async def _store_step(
-        self, state: _RunState, key: str, status: str, result: Any, *, error: str | None = None
+        self, state: _RunState, key: str, status: StepStatus, result: Any, *, error: str | None = None
     ) -> None:
         now = self._now()
         run = state.run
@@ -481,7 +487,7 @@ class Engine:
         def job(conn: Any) -> None:
             runs_store.put_step_tx(conn, run.id, key, status, result, now, error=error)
             if run.case_id is not None and "#" not in key:
-                finished = StepFinished(run_id=run.id, step=key, status=StepStatus(status), error=error)
+                finished = StepFinished(run_id=run.id, step=key, status=status, error=error)
                 append_event_tx(conn, run.case_id, finished, ACTOR, now)
 
         await self.db.write(job)
@@ -592,17 +598,17 @@ class Engine:
             row = await self._ensure_approval(
                 run, key, policy, action="continue playbook", target=run.playbook, reason=message, message=message
             )
-            if row.status == "pending":
+            if row.status is ApprovalStatus.PENDING:
                 raise _Waiting
             result = {
-                "approved": row.outcome == "approve",
+                "approved": row.outcome is Decision.APPROVE,
                 "status": row.status,
                 "by": row.decided_by,
                 "at": row.decided_at,
                 "reason": row.decision_reason,
             }
-            if row.outcome != "approve":
-                await self._store_step(state, key, "succeeded", result)
+            if row.outcome is not Decision.APPROVE:
+                await self._store_step(state, key, StepStatus.SUCCEEDED, result)
                 raise _Stop(f"stopped at {step.id}: {row.status} by {row.decided_by}")
             return result, False
 
@@ -618,10 +624,10 @@ class Engine:
             row = await self._ensure_approval(
                 run, key, args.approval, action=args.action, target=target, reason=reason, message=message
             )
-            if row.status == "pending":
+            if row.status is ApprovalStatus.PENDING:
                 raise _Waiting
-            if row.outcome != "approve":
-                outcome = "expired" if row.status == "expired" else "denied"
+            if row.outcome is not Decision.APPROVE:
+                outcome = "expired" if row.status is ApprovalStatus.EXPIRED else "denied"
                 return {
                     "outcome": outcome,
                     "target": target,
@@ -669,19 +675,25 @@ class Engine:
                     else:
                         result = await connector.revert(target, reason=reason, undo={})
                 except ConnectorError as err:
-                    await self._finish_action(run, action_key, "failed", {"error": str(err)}, None, None)
+                    await self._finish_action(run, action_key, ActionStatus.FAILED, {"error": str(err)}, None, None)
                     continue  # the stored failure now goes to the resolution below
                 except Exception as err:  # noqa: BLE001 - an unexpected failure is still a failure a person resolves
                     error_id = secrets.token_hex(4)
                     logger.exception("Action %s on %s failed unexpectedly (error %s)", args.action, target, error_id)
                     error = f"internal error (id {error_id}): {err.__class__.__name__}"
-                    await self._finish_action(run, action_key, "failed", {"error": error}, None, None)
+                    await self._finish_action(run, action_key, ActionStatus.FAILED, {"error": error}, None, None)
                     continue
                 revert_at = None
                 if args.ttl is not None and verb == "apply" and result.outcome is not ActionOutcome.ALREADY:
                     revert_at = format_time(self._clock() + args.ttl)
                 action_id = await self._finish_action(
-                    run, action_key, "done", result.to_dict(), dict(result.undo) or {}, revert_at, verb == "apply"
+                    run,
+                    action_key,
+                    ActionStatus.DONE,
+                    result.to_dict(),
+                    dict(result.undo) or {},
+                    revert_at,
+                    verb == "apply",
                 )
                 return {
                     "outcome": str(result.outcome),
@@ -691,7 +703,7 @@ class Engine:
                     "action_id": action_id,
                     "revert_at": revert_at,
                 }
-            if existing.status in ("done", "reverted"):
+            if existing.status in (ActionStatus.DONE, ActionStatus.REVERTED):
                 data = existing.result or {}
                 return {
                     "outcome": data.get("outcome", "done"),
@@ -701,7 +713,7 @@ class Engine:
                     "action_id": existing.id,
                 }
             # "attempted" (a crash between call and record) or "failed": never repeated without a person.
-            if existing.status == "attempted":
+            if existing.status is ActionStatus.ATTEMPTED:
                 problem = (
                     f"soarbot stopped while running {args.action} on {target}; the vendor may or may not have "
                     f"done it. Retry? ({connector.name} checks the current state first)"
@@ -720,9 +732,9 @@ class Engine:
                 reason=problem,
                 message=problem,
             )
-            if row.status == "pending":
+            if row.status is ApprovalStatus.PENDING:
                 raise _Waiting
-            if row.outcome != "approve":
+            if row.outcome is not Decision.APPROVE:
                 return {"outcome": "failed", "target": target, "error": problem, "given_up_by": row.decided_by}
             attempt += 1
 
@@ -730,7 +742,7 @@ class Engine:
         self,
         run: runs_store.RunRow,
         key: str,
-        status: str,
+        status: ActionStatus,
         result: dict[str, Any],
         undo: dict[str, Any] | None,
         revert_at: str | None,
@@ -743,10 +755,8 @@ class Engine:
             row = runs_store.action_by_key_tx(conn, key)
             assert row is not None
             if run.case_id is not None:
-                kind = ActionFinished if status == ActionStatus.DONE else ActionFailed
-                event = kind(
-                    row.id, row.action, row.target, row.connector, ActionStatus(status), result, revert_at, reversible
-                )
+                kind = ActionFinished if status is ActionStatus.DONE else ActionFailed
+                event = kind(row.id, row.action, row.target, row.connector, status, result, revert_at, reversible)
                 append_event_tx(conn, run.case_id, event, ACTOR, now)
             return row.id
 
@@ -818,18 +828,19 @@ class Engine:
         except ValueError:
             return Reply("That button is not valid any more.")
         if event.action in (ButtonAction.APPROVE, ButtonAction.DENY):
-            decision = "approve" if event.action == ButtonAction.APPROVE else "deny"
+            decision = Decision.APPROVE if event.action == ButtonAction.APPROVE else Decision.DENY
             return await self.vote(ident, event.user, decision, event.reason)
         if event.action == ButtonAction.UNDO:
             return await self.undo(ident, event.user)
         return Reply("Unknown button.")
 
-    async def vote(self, approval_id: int, user: str, decision: str, reason: str | None = None) -> Reply:
+    async def vote(self, approval_id: int, user: str, decision: Decision, reason: str | None = None) -> Reply:
         """Record ``user``'s approve/deny; decide once enough approvals (or one deny) are in."""
+        decision = Decision(decision)  # the plain word from an untyped caller (a test, a script) compares as the enum
         row = await approvals_store.get(self.db.reader, approval_id)
         if row is None:
             return Reply(f"There is no approval request #{approval_id}.")
-        if row.status != "pending":
+        if row.status is not ApprovalStatus.PENDING:
             return Reply(_already(row))
         if not may_decide(user, row, self.access):
             await self._record(
@@ -846,11 +857,13 @@ class Engine:
         def job(conn: Any) -> tuple[str, ApprovalRow | None, list[str]]:
             current = approvals_store.get_tx(conn, approval_id)
             assert current is not None
-            if current.status != "pending":
+            if current.status is not ApprovalStatus.PENDING:
                 return "decided", current, []
             if current.expires_at <= now:  # the timer has not run yet; the request is over all the same
-                outcome = current.policy.get("on_timeout", "deny")
-                approvals_store.decide_tx(conn, approval_id, "expired", outcome, "soarbot (expired)", now, None)
+                outcome = Decision(current.policy.get("on_timeout", Decision.DENY))
+                approvals_store.decide_tx(
+                    conn, approval_id, ApprovalStatus.EXPIRED, outcome, "soarbot (expired)", now, None
+                )
                 if current.case_id is not None:
                     expired = ApprovalExpired(approval_id, outcome, current.action, current.target)
                     append_event_tx(conn, current.case_id, expired, ACTOR, now)
@@ -858,13 +871,13 @@ class Engine:
             if not approvals_store.add_vote_tx(conn, approval_id, user, decision, reason, now):
                 return "repeat", current, approvals_store.approvals_count_tx(conn, approval_id)
             if current.case_id is not None:
-                vote = VoteRecorded(approval_id=approval_id, user=user, vote=Decision(decision), reason=reason)
+                vote = VoteRecorded(approval_id=approval_id, user=user, vote=decision, reason=reason)
                 append_event_tx(conn, current.case_id, vote, user, now)
             approvals = approvals_store.approvals_count_tx(conn, approval_id)
-            if decision == "deny":
-                status, outcome = "denied", "deny"
+            if decision is Decision.DENY:
+                status, outcome = ApprovalStatus.DENIED, Decision.DENY
             elif len(approvals) >= current.required:
-                status, outcome = "approved", "approve"
+                status, outcome = ApprovalStatus.APPROVED, Decision.APPROVE
             else:
                 return "counted", None, approvals
             if not approvals_store.decide_tx(conn, approval_id, status, outcome, user, now, reason):
@@ -872,7 +885,7 @@ class Engine:
             if current.case_id is not None:
                 decided = ApprovalDecided(
                     approval_id=approval_id,
-                    status=ApprovalStatus(status),
+                    status=status,
                     by=user,
                     reason=reason,
                     approvers=tuple(approvals),
@@ -908,7 +921,7 @@ class Engine:
                 action.case_id, UnauthorizedAttempt(user=user, action_id=action_id, decision="undo"), actor=user
             )
             return Reply("You are not allowed to undo containment actions. Nothing was changed.")
-        if action.status != "done":
+        if action.status is not ActionStatus.DONE:
             return Reply(f"Action #{action_id} is {action.status}; there is nothing to undo.")
         return Reply(await self._revert(action, actor=user), True)
 
@@ -969,10 +982,12 @@ class Engine:
             logger.info("TTL undo of action %s: %s", action.id, message)
 
     async def _expire(self, row: ApprovalRow, now: str) -> None:
-        outcome = row.policy.get("on_timeout", "deny")
+        outcome = Decision(row.policy.get("on_timeout", Decision.DENY))
 
         def job(conn: Any) -> bool:
-            if not approvals_store.decide_tx(conn, row.id, "expired", outcome, "soarbot (expired)", now, None):
+            if not approvals_store.decide_tx(
+                conn, row.id, ApprovalStatus.EXPIRED, outcome, "soarbot (expired)", now, None
+            ):
                 return False
             if row.case_id is not None:
                 expired = ApprovalExpired(row.id, outcome, row.action, row.target)
