@@ -14,12 +14,12 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.cases import CaseService, IngestOutcome
-from bot.chat.outbox import Outbox, Transport
+from bot.chat.outbox import Outbox
 from bot.chat.slack.adapter import SlackAdapter, SlackChannels, SlackTransport
 from bot.chat.surface import ChatSurface, open_surface
 from bot.core.errors import ConfigError
 from bot.core.models import Alert, AlertStatus, format_time, utcnow
-from bot.core.ports import ChatChannels, ChatEvent, ContainmentKind, Reply
+from bot.core.ports import ChatChannels, ChatEvent, ChatTransport, ContainmentKind, Reply
 from bot.core.tasks import TaskSupervisor
 from bot.enrichment import CaseEnricher, EnrichmentService
 from bot.feed import EventFeed
@@ -116,7 +116,7 @@ class App:
     tests use it to run the neutral in-memory surface beside Slack.
     """
 
-    def __init__(self, settings: Settings, *, transports: Sequence[Transport] = ()) -> None:
+    def __init__(self, settings: Settings, *, transports: Sequence[ChatTransport] = ()) -> None:
         self.settings = settings
         self.db = open_database(settings)
         self.cases = case_service(settings, self.db)

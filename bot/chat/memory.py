@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bot.chat.outbox import TransportError
+from bot.core.errors import ChatDeliveryError
 from bot.core.ports import Card
 
 
@@ -51,16 +51,16 @@ class MemoryChat:
     channels: dict[str, MemoryChannel] = field(default_factory=dict)
     pins: list[tuple[str, str]] = field(default_factory=list)
     down: bool = False
-    fail_with: list[TransportError] = field(default_factory=list)
+    fail_with: list[ChatDeliveryError] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _channel_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     # --- Transport (what the outbox calls) -------------------------------------------------------------------
 
-    async def send(self, channel: str, card: Card, *, thread_ts: str | None) -> str:
+    async def send(self, channel: str, card: Card, *, thread: str | None) -> str:
         """Keep the card; return its message id."""
         self._check()
-        message = Sent(f"m{next(self._ids)}", channel, card, thread_ts, [card])
+        message = Sent(f"m{next(self._ids)}", channel, card, thread, [card])
         self.messages[message.id] = message
         return message.id
 
@@ -69,18 +69,14 @@ class MemoryChat:
         self._check()
         message = self.messages.get(ts)
         if message is None or message.channel != channel:
-            raise TransportError("message_not_found", permanent=True)
+            raise ChatDeliveryError("message_not_found", permanent=True)
         message.card = card
         message.versions.append(card)
 
-    async def ephemeral(self, channel: str, user: str, card: Card) -> None:
+    async def send_private(self, channel: str, user: str, card: Card) -> None:
         """Keep the private note."""
         self._check()
         self.whispers.append((channel, user, card.text))
-
-    async def join(self, channel: str) -> bool:
-        """Always in every channel."""
-        return True
 
     async def pin(self, channel: str, message_id: str) -> None:
         """Keep the pin."""
@@ -89,7 +85,7 @@ class MemoryChat:
 
     def _check(self) -> None:
         if self.down:
-            raise TransportError("unavailable")
+            raise ChatDeliveryError("unavailable")
         if self.fail_with:
             raise self.fail_with.pop(0)
 

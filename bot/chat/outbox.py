@@ -11,8 +11,8 @@ update to a message that is not sent yet rewrites it, and a queued update is rep
 storm of alerts into one case becomes a handful of ``chat.update`` calls. Sending is paced per channel
 (``per_second``, Slack allows about one message a second); a rate-limit answer holds the whole channel until its
 ``Retry-After``; transient errors are retried with backoff; permanent ones (no such channel, archived) fail the
-row, are logged, and are written to the case timeline so they are visible, not silent. ``not_in_channel`` makes
-the bot join (where the platform allows it) and try once more.
+row, are logged, and are written to the case timeline so they are visible, not silent. The platform side is a
+:class:`bot.core.ports.ChatTransport`, whose cut-off is documented there.
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
+from bot.core.errors import ChatDeliveryError
 from bot.core.events import ChatDeliveryFailed
 from bot.core.models import OutboxStatus, format_time, parse_time, utcnow
-from bot.core.ports import Button, ButtonStyle, Card, MessageRef
+from bot.core.ports import Button, ButtonStyle, Card, ChatTransport, MessageRef
 from bot.store import outbox as store
 from bot.store.cases import append_event_tx
 from bot.store.db import Database
@@ -37,43 +38,6 @@ from bot.store.outbox import OutboxRow
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
-
-
-class TransportError(Exception):
-    """A platform refused or failed a call. ``retry_after`` for rate limits; ``permanent`` when retrying is futile."""
-
-    def __init__(self, code: str, *, retry_after: float | None = None, permanent: bool = False) -> None:
-        super().__init__(code)
-        self.code = code
-        self.retry_after = retry_after
-        self.permanent = permanent
-
-
-class Transport(Protocol):
-    """What a platform adapter gives the outbox."""
-
-    platform: str
-    alerts_channel: str
-
-    async def send(self, channel: str, card: Card, *, thread_ts: str | None) -> str:
-        """Post ``card``; return the platform's message id."""
-        ...
-
-    async def edit(self, channel: str, ts: str, card: Card) -> None:
-        """Replace a posted message."""
-        ...
-
-    async def ephemeral(self, channel: str, user: str, card: Card) -> None:
-        """Show ``card`` to ``user`` only."""
-        ...
-
-    async def join(self, channel: str) -> bool:
-        """Join a channel; False when the platform does not allow it."""
-        ...
-
-    async def pin(self, channel: str, message_id: str) -> None:
-        """Pin a sent message (an incident's summary)."""
-        ...
 
 
 def card_to_dict(card: Card) -> dict[str, Any]:
@@ -121,7 +85,7 @@ class Outbox:
     def __init__(
         self,
         db: Database,
-        transport: Transport,
+        transport: ChatTransport,
         *,
         per_second: float = 1.0,
         clock: Any = utcnow,
@@ -135,7 +99,6 @@ class Outbox:
         self._clock = clock
         self._wake = asyncio.Event()
         self._paces: dict[str, _Pace] = {}
-        self._joined: set[str] = set()
 
     def wake(self) -> None:
         """New rows are committed: the sender looks now instead of at its next due time."""
@@ -241,7 +204,7 @@ class Outbox:
         if not ref.id.startswith("o:"):
             return ref.id
         row = await store.get(self._db.reader, int(ref.id[2:]))
-        return row.ts if row is not None else None
+        return row.message_id if row is not None else None
 
     # --- sender -------------------------------------------------------------------------------------------
 
@@ -292,7 +255,7 @@ class Outbox:
     async def _deliver(self, row: OutboxRow) -> str:
         """Send one row; return ``sent``, ``wait`` (blocked on something), ``failed`` or ``later``."""
         card = card_from_dict(row.payload)
-        thread_ts = None
+        target_id = None  # the thread's root for a reply, the message itself for an edit
         if row.target is not None:
             target = await store.get(self._db.reader, row.target)
             if target is None or target.status is OutboxStatus.FAILED:
@@ -300,17 +263,17 @@ class Outbox:
                 return "failed"
             if target.status is not OutboxStatus.SENT:
                 return "wait"  # the parent (or the post being updated) goes first
-            thread_ts = target.ts
+            target_id = target.message_id
         try:
-            ts = None
+            sent_id = None
             if row.op == "post":
-                ts = await self._transport.send(row.channel, card, thread_ts=thread_ts)
+                sent_id = await self._transport.send(row.channel, card, thread=target_id)
             elif row.op == "update":
-                assert thread_ts is not None
-                await self._transport.edit(row.channel, thread_ts, card)
+                assert target_id is not None
+                await self._transport.edit(row.channel, target_id, card)
             else:
-                await self._transport.ephemeral(row.channel, row.user_id or "", card)
-        except TransportError as err:
+                await self._transport.send_private(row.channel, row.user_id or "", card)
+        except ChatDeliveryError as err:
             return await self._handle(row, err)
         except Exception as err:  # noqa: BLE001 - a broken delivery must not stop the sender
             logger.exception("Delivering outbox row %s failed unexpectedly", row.id)
@@ -320,20 +283,20 @@ class Outbox:
         def sent(conn: Any) -> None:
             current = store.payload_tx(conn, row.id)
             # The row keeps what was actually sent, so "is this version new?" compares against the platform's copy.
-            store.mark_sent_tx(conn, row.id, ts, now, row.payload)
+            store.mark_sent_tx(conn, row.id, sent_id, now, row.payload)
             if current is not None and current != row.payload and row.op != "ephemeral":
                 # A newer version arrived while this one was on its way: send it as an update.
                 store.enqueue_update_tx(conn, row.id if row.op == "post" else row.target or row.id, current, now)
 
         await self._db.write(sent)
-        if row.pin and ts is not None:
+        if row.pin and sent_id is not None:
             try:
-                await self._transport.pin(row.channel, ts)
-            except TransportError as err:  # the message is out; an unpinned summary is a cosmetic loss
-                logger.warning("Could not pin %s message %s in %s: %s", self.platform, ts, row.channel, err.code)
+                await self._transport.pin(row.channel, sent_id)
+            except ChatDeliveryError as err:  # the message is out; an unpinned summary is a cosmetic loss
+                logger.warning("Could not pin %s message %s in %s: %s", self.platform, sent_id, row.channel, err.code)
         return "sent"
 
-    async def _handle(self, row: OutboxRow, err: TransportError) -> str:
+    async def _handle(self, row: OutboxRow, err: ChatDeliveryError) -> str:
         if err.retry_after is not None:
             until = format_time(self._clock() + timedelta(seconds=err.retry_after))
             logger.info("%s rate limited in %s for %.0fs", self.platform, row.channel, err.retry_after)
@@ -341,10 +304,6 @@ class Outbox:
                 partial(store.hold_channel_tx, platform=self.platform, channel=row.channel, until=until)
             )
             return "wait"
-        if err.code == "not_in_channel" and row.channel not in self._joined:
-            self._joined.add(row.channel)
-            if await self._transport.join(row.channel):
-                return "later"  # joined: the row is still due and goes on the next pass
         if err.permanent:
             await self._fail(row, err.code)
             return "failed"

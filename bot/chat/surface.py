@@ -31,10 +31,10 @@ from functools import partial
 from typing import Any
 
 from bot.cases import CaseService
-from bot.chat.outbox import Outbox, Transport, card_to_dict, case_card_key
+from bot.chat.outbox import Outbox, card_to_dict, case_card_key
 from bot.core.errors import NotFound
 from bot.core.models import format_time, utcnow
-from bot.core.ports import ActionResult, Card
+from bot.core.ports import ActionResult, Card, ChatTransport
 from bot.feed import EventFeed
 from bot.incidents import IncidentService, Overview
 from bot.presenters import (
@@ -279,7 +279,7 @@ class ChatSurface:
 
 
 def open_surface(
-    transport: Transport,
+    transport: ChatTransport,
     *,
     db: Database,
     feed: EventFeed,

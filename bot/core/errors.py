@@ -69,6 +69,21 @@ class ConnectorNotFound(ConnectorError):
     """The vendor has no data for this query."""
 
 
+class ChatDeliveryError(BotError):
+    """A chat platform refused or failed one delivery call.
+
+    ``retry_after`` (seconds) when the platform rate limited the call; ``permanent`` when no retry can succeed (no
+    such channel, archived, malformed message); otherwise the failure is transient. ``code`` is the platform's own
+    word for it, for logs and the case timeline; behaviour never depends on it.
+    """
+
+    def __init__(self, code: str, *, retry_after: float | None = None, permanent: bool = False) -> None:
+        super().__init__(code)
+        self.code = code
+        self.retry_after = retry_after
+        self.permanent = permanent
+
+
 class PlaybookError(BotError):
     """A playbook is invalid or a run cannot continue."""
 

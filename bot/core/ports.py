@@ -272,6 +272,43 @@ class MessageRef:
         return {"platform": self.platform, "conversation": self.conversation, "id": self.id}
 
 
+class ChatTransport(Protocol):
+    """The port a chat adapter implements to deliver messages: the whole contract between the outbox and a platform.
+
+    The cut-off, like httpx's transport: a transport makes exactly one attempt per call and reports what happened.
+    It never retries, waits, queues, paces, coalesces or remembers; it never reads the store or knows a case. All
+    of that is the outbox's (``bot.chat.outbox``): durability across restarts, order (a thread's root before its
+    replies, a post before its edits), pacing per channel, holding a channel for a rate limit, retries with
+    backoff, and recording failures on the case timeline. Anything a platform needs to make one call succeed
+    (joining a public channel it was not in, its own message formats and limits, escaping) stays inside the
+    adapter.
+
+    Message ids are opaque strings the platform assigns (Slack's ``ts``, a Discord snowflake); ``thread`` is the
+    id of the message to reply under. ``card`` text is untrusted: the transport escapes it for its platform.
+    Failures raise :class:`bot.core.errors.ChatDeliveryError` (rate limited, permanent or transient); any other
+    exception is treated as transient.
+    """
+
+    platform: str  # the platform's name in keys and user ids: "slack", "discord", "console", "memory"
+    alerts_channel: str  # where case cards go on this platform
+
+    async def send(self, channel: str, card: Card, *, thread: str | None) -> str:
+        """Post ``card`` (as a reply under ``thread`` when given); return the new message's id."""
+        ...
+
+    async def edit(self, channel: str, message_id: str, card: Card) -> None:
+        """Replace a sent message with ``card`` (buttons included: none given means none shown)."""
+        ...
+
+    async def send_private(self, channel: str, user: str, card: Card) -> None:
+        """Show ``card`` to ``user`` alone, in ``channel``."""
+        ...
+
+    async def pin(self, channel: str, message_id: str) -> None:
+        """Pin a sent message (already pinned is success)."""
+        ...
+
+
 class ChatOut(Protocol):
     """The engine's way to talk to people; ``destination`` is ``alerts``, ``case`` or a channel name."""
 

@@ -29,7 +29,7 @@ class OutboxRow:
     attempts: int
     next_at: str
     error: str | None
-    ts: str | None
+    message_id: str | None  # the platform's id of a sent post (column ts)
     pin: bool = False
 
 
@@ -200,13 +200,13 @@ def payload_tx(conn: sqlite3.Connection, row_id: int) -> dict[str, Any] | None:
 
 
 def mark_sent_tx(
-    conn: sqlite3.Connection, row_id: int, ts: str | None, now: str, payload: dict[str, Any] | None = None
+    conn: sqlite3.Connection, row_id: int, message_id: str | None, now: str, payload: dict[str, Any] | None = None
 ) -> None:
     """Record a successful send (the message id of a post, and the version that went out when given)."""
     conn.execute(
         "UPDATE outbox SET status = 'sent', ts = coalesce(?, ts), sent_at = ?, error = NULL,"
         " payload = coalesce(?, payload) WHERE id = ?",
-        (ts, now, None if payload is None else _dumps(payload), row_id),
+        (message_id, now, None if payload is None else _dumps(payload), row_id),
     )
 
 
@@ -232,10 +232,10 @@ def mark_failed_tx(conn: sqlite3.Connection, row_id: int, error: str) -> None:
     )
 
 
-async def case_for_message(db: Reader, platform: str, channel: str, ts: str) -> int | None:
+async def case_for_message(db: Reader, platform: str, channel: str, message_id: str) -> int | None:
     """The case a sent message (e.g. a thread's root) belongs to."""
     query = "SELECT case_id FROM outbox WHERE platform = ? AND channel = ? AND ts = ? AND op = 'post'"
-    async with db.execute(query, (platform, channel, ts)) as cursor:
+    async with db.execute(query, (platform, channel, message_id)) as cursor:
         row = await cursor.fetchone()
     return None if row is None or row[0] is None else int(row[0])
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.chat.outbox import Outbox, TransportError
+from bot.chat.outbox import Outbox
+from bot.core.errors import ChatDeliveryError
 from bot.core.ports import Card, MessageRef
 from bot.store.db import Database
 from tests.factories import make_alert
@@ -22,28 +23,28 @@ class Recorder:
     platform: str = "test"
     alerts_channel: str = "C-ALERTS"
     sent: list[tuple[str, str, str, str | None, float]] = field(default_factory=list)
-    errors: list[TransportError] = field(default_factory=list)
-    joined: list[str] = field(default_factory=list)
+    errors: list[ChatDeliveryError] = field(default_factory=list)
+    pinned: list[tuple[str, str]] = field(default_factory=list)
     _ts: int = 0
 
-    async def send(self, channel: str, card: Card, *, thread_ts: str | None) -> str:
+    async def send(self, channel: str, card: Card, *, thread: str | None) -> str:
         self._fail()
         self._ts += 1
         ts = f"1700000000.{self._ts:06d}"
-        self.sent.append(("post", channel, card.title, thread_ts, time.monotonic()))
+        self.sent.append(("post", channel, card.title, thread, time.monotonic()))
         return ts
 
     async def edit(self, channel: str, ts: str, card: Card) -> None:
         self._fail()
         self.sent.append(("update", channel, card.title, ts, time.monotonic()))
 
-    async def ephemeral(self, channel: str, user: str, card: Card) -> None:
+    async def send_private(self, channel: str, user: str, card: Card) -> None:
         self._fail()
         self.sent.append(("ephemeral", channel, card.text, user, time.monotonic()))
 
-    async def join(self, channel: str) -> bool:
-        self.joined.append(channel)
-        return True
+    async def pin(self, channel: str, message_id: str) -> None:
+        self._fail()
+        self.pinned.append((channel, message_id))
 
     def _fail(self) -> None:
         if self.errors:
@@ -89,7 +90,7 @@ async def test_paced_per_channel_but_not_across_channels(db: Database, transport
 
 
 async def test_rate_limit_holds_the_channel_and_loses_nothing(db: Database, transport: Recorder) -> None:
-    transport.errors = [TransportError("ratelimited", retry_after=1)]
+    transport.errors = [ChatDeliveryError("ratelimited", retry_after=1)]
     outbox = Outbox(db, transport, per_second=50)
     started = time.monotonic()
     for n in range(3):
@@ -118,12 +119,12 @@ async def test_thread_replies_wait_for_their_case_card(db: Database, transport: 
     assert await outbox.resolve(reply) == "1700000000.000002"
 
 
-async def test_not_in_channel_joins_and_retries(db: Database, transport: Recorder) -> None:
-    transport.errors = [TransportError("not_in_channel")]
+async def test_a_transient_failure_is_retried(db: Database, transport: Recorder) -> None:
+    transport.errors = [ChatDeliveryError("internal_error")]
     outbox = Outbox(db, transport)
     await outbox.post("C-NEW", Card(title="hello"))
     await drain(outbox)
-    assert transport.joined == ["C-NEW"] and [s[2] for s in transport.sent] == ["hello"]
+    assert [s[2] for s in transport.sent] == ["hello"]
 
 
 async def test_permanent_failure_is_recorded_on_the_case(db: Database, transport: Recorder) -> None:
@@ -131,7 +132,7 @@ async def test_permanent_failure_is_recorded_on_the_case(db: Database, transport
 
     cases = CaseService(db)
     [outcome] = await cases.ingest([make_alert()])
-    transport.errors = [TransportError("channel_not_found", permanent=True)]
+    transport.errors = [ChatDeliveryError("channel_not_found", permanent=True)]
     outbox = Outbox(db, transport)
     await outbox.post("C-GONE", Card(title="lost?"), case_id=outcome.case_id)
     await drain(outbox)
@@ -179,9 +180,9 @@ async def test_an_update_queued_during_the_send_is_not_lost(db: Database, transp
     ref = await outbox.show_case(1, Card(title="Case 1 v1 (1 alert)"))
     original_send = transport.send
 
-    async def slow_send(channel: str, card: Card, *, thread_ts: str | None) -> str:
+    async def slow_send(channel: str, card: Card, *, thread: str | None) -> str:
         await outbox.show_case(1, Card(title="Case 1 v2 (2 alerts)"))  # arrives while v1 is on the wire
-        return await original_send(channel, card, thread_ts=thread_ts)
+        return await original_send(channel, card, thread=thread)
 
     transport.send = slow_send  # type: ignore[method-assign]
     await drain(outbox)
@@ -192,13 +193,15 @@ async def test_an_update_queued_during_the_send_is_not_lost(db: Database, transp
     assert await outbox.resolve(ref) is not None
 
 
-async def test_the_sender_survives_a_failing_join(db: Database, transport: Recorder) -> None:
-    transport.errors = [TransportError("not_in_channel")]
+async def test_the_sender_survives_a_transport_that_raises(db: Database, transport: Recorder) -> None:
+    real_send = transport.send
 
-    async def broken_join(channel: str) -> bool:
-        raise OSError("connection reset")
+    async def broken_once(channel: str, card: Card, *, thread: str | None) -> str:
+        if channel == "C-ONE":
+            raise OSError("connection reset")
+        return await real_send(channel, card, thread=thread)
 
-    transport.join = broken_join  # type: ignore[method-assign]
+    transport.send = broken_once  # type: ignore[method-assign]
     outbox = Outbox(db, transport, per_second=50)
     sender = asyncio.create_task(outbox.run())
     try:

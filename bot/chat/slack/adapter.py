@@ -21,8 +21,8 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.chat.outbox import TransportError
 from bot.chat.slack.render import deny_modal, ephemeral, neutral_action, reason_from_view, render
+from bot.core.errors import ChatDeliveryError
 from bot.core.ports import (
     ButtonClicked,
     Card,
@@ -64,7 +64,7 @@ PERMANENT = frozenset(
 BUTTON_ACTIONS = re.compile(r"^(approval_approve|action_undo|incident_open)$")
 
 
-def _slack_error(err: SlackApiError) -> TransportError:
+def _slack_error(err: SlackApiError) -> ChatDeliveryError:
     status = err.response.status_code
     code = str(err.response.get("error", "unknown_error")) if err.response is not None else "unknown_error"
     if status == 429 or code == "ratelimited":
@@ -72,30 +72,36 @@ def _slack_error(err: SlackApiError) -> TransportError:
             retry_after = float(err.response.headers.get("Retry-After", "1"))
         except (TypeError, ValueError):
             retry_after = 1.0
-        return TransportError("ratelimited", retry_after=retry_after)
-    return TransportError(code, permanent=code in PERMANENT)
+        return ChatDeliveryError("ratelimited", retry_after=retry_after)
+    return ChatDeliveryError(code, permanent=code in PERMANENT)
 
 
 class SlackTransport:
-    """The outbox's way into Slack's Web API."""
+    """The outbox's way into Slack's Web API (a :class:`bot.core.ports.ChatTransport`)."""
 
     platform = "slack"
 
     def __init__(self, client: AsyncWebClient, alerts_channel: str) -> None:
         self.client = client
         self.alerts_channel = alerts_channel
+        self._joined: set[str] = set()
 
-    async def send(self, channel: str, card: Card, *, thread_ts: str | None) -> str:
-        """chat.postMessage; return the message ts."""
+    async def send(self, channel: str, card: Card, *, thread: str | None) -> str:
+        """chat.postMessage (joining a public channel first when Slack says the bot is not in it); return the ts."""
         text, blocks = render(card)
         try:
             response = await self.client.chat_postMessage(
-                channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, unfurl_links=False, unfurl_media=False
+                channel=channel, text=text, blocks=blocks, thread_ts=thread, unfurl_links=False, unfurl_media=False
             )
         except SlackApiError as err:
-            raise _slack_error(err) from err
+            if err.response.get("error") != "not_in_channel" or channel in self._joined:
+                raise _slack_error(err) from err
+            self._joined.add(channel)  # once: a channel the bot cannot join fails like any other permanent error
+            if not await self.join(channel):
+                raise _slack_error(err) from err
+            return await self.send(channel, card, thread=thread)
         except (OSError, TimeoutError) as err:
-            raise TransportError(err.__class__.__name__) from err
+            raise ChatDeliveryError(err.__class__.__name__) from err
         return str(response["ts"])
 
     async def edit(self, channel: str, ts: str, card: Card) -> None:
@@ -106,9 +112,9 @@ class SlackTransport:
         except SlackApiError as err:
             raise _slack_error(err) from err
         except (OSError, TimeoutError) as err:
-            raise TransportError(err.__class__.__name__) from err
+            raise ChatDeliveryError(err.__class__.__name__) from err
 
-    async def ephemeral(self, channel: str, user: str, card: Card) -> None:
+    async def send_private(self, channel: str, user: str, card: Card) -> None:
         """chat.postEphemeral."""
         text, blocks = render(card) if card.title else ephemeral(card.text)
         try:
@@ -116,7 +122,7 @@ class SlackTransport:
         except SlackApiError as err:
             raise _slack_error(err) from err
         except (OSError, TimeoutError) as err:
-            raise TransportError(err.__class__.__name__) from err
+            raise ChatDeliveryError(err.__class__.__name__) from err
 
     async def pin(self, channel: str, message_id: str) -> None:
         """pins.add (already pinned is fine: a retried send may pin twice)."""
@@ -126,7 +132,7 @@ class SlackTransport:
             if err.response.get("error") != "already_pinned":
                 raise _slack_error(err) from err
         except (OSError, TimeoutError) as err:
-            raise TransportError(err.__class__.__name__) from err
+            raise ChatDeliveryError(err.__class__.__name__) from err
 
     async def join(self, channel: str) -> bool:
         """conversations.join (public channels only)."""
@@ -172,7 +178,7 @@ class SlackChannels:
             channel_id = str(response["channel"]["id"])
             break
         if channel_id is None:
-            raise TransportError("name_taken", permanent=True)
+            raise ChatDeliveryError("name_taken", permanent=True)
         invite = sorted({m for m in members if m and m != self._bot_user()})
         if invite:
             try:
