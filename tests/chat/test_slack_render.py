@@ -19,6 +19,7 @@ from bot.chat.slack.render import (
     reason_from_view,
     render,
 )
+from bot.core.models import ApprovalStatus, Decision
 from bot.core.ports import Button, ButtonAction, ButtonStyle, Card
 from bot.presenters import approval_card
 from bot.store.approvals import ApprovalRow
@@ -148,7 +149,7 @@ def row(**overrides: Any) -> ApprovalRow:
         "policy": {},
         "required": 1,
         "critical": False,
-        "status": "pending",
+        "status": ApprovalStatus.PENDING,
         "outcome": None,
         "decided_by": None,
         "decided_at": None,
@@ -287,7 +288,13 @@ def test_block_ids_are_stable_for_the_same_card() -> None:
 def test_decided_card_gets_new_action_and_context_block_ids() -> None:
     _, pending = render(approval_card(row(), []))
     decided_card = approval_card(
-        row(status="approved", outcome="approved", decided_by="U123", decided_at="2030-01-01T01:00:00+00:00"), ["U123"]
+        row(
+            status=ApprovalStatus.APPROVED,
+            outcome=Decision.APPROVE,
+            decided_by="U123",
+            decided_at="2030-01-01T01:00:00+00:00",
+        ),
+        ["U123"],
     )
     fallback, decided = render(decided_card)
     validate_message(fallback, decided)
