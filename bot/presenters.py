@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.core.models import ApprovalStatus, Case, Observable, Severity
+from bot.core.models import ApprovalStatus, Case, Observable, Severity, format_time
 from bot.core.ports import ActionResult, Button, ButtonAction, ButtonStyle, Card
 from bot.incidents import Digest, Incident
 from bot.store.approvals import ApprovalRow
@@ -93,7 +93,7 @@ def approval_card(row: ApprovalRow, approvals: list[str]) -> Card:
         ("Requested by", row.requester),
         ("Reason", row.reason),
         ("Approvals", f"{len(approvals)} of {row.required}" + (f" ({', '.join(approvals)})" if approvals else "")),
-        ("Expires", row.expires_at),
+        ("Expires", format_time(row.expires_at)),
     ]
     if row.critical:
         fields.insert(0, ("Critical asset", "yes: more approvals are required"))
@@ -109,7 +109,8 @@ def approval_card(row: ApprovalRow, approvals: list[str]) -> Card:
         verb = {"approved": "Approved", "denied": "Denied", "expired": f"Expired ({row.outcome})"}.get(
             row.status, row.status
         )
-        footer = f"{verb} by {row.decided_by} at {row.decided_at}" + (
+        decided_at = None if row.decided_at is None else format_time(row.decided_at)
+        footer = f"{verb} by {row.decided_by} at {decided_at}" + (
             f": {row.decision_reason}" if row.decision_reason else ""
         )
     return Card(
@@ -164,7 +165,7 @@ def summary_card(incident: Incident, case: Case) -> Card:
 def reminder_card(row: ApprovalRow, *, escalated_to: Sequence[str] = ()) -> Card:
     """A nudge that a request is still waiting (and, when escalated, to whom it now also goes)."""
     who = ", ".join(escalated_to) if escalated_to else "approvers"
-    text = f"Still waiting for a decision on request #{row.id}: {row.message} (expires {row.expires_at})"
+    text = f"Still waiting for a decision on request #{row.id}: {row.message} (expires {format_time(row.expires_at)})"
     return Card(title=f"Reminder for {who}", text=text)
 
 
@@ -214,7 +215,7 @@ def digest_card(digest: Digest, *, case_id: int | None) -> Card:
         sections.append(
             "Waiting for approval:\n"
             + "\n".join(
-                f"• #{r.id} {r.action} {r.target} (case {r.case_id}, expires {r.expires_at})"
+                f"• #{r.id} {r.action} {r.target} (case {r.case_id}, expires {format_time(r.expires_at)})"
                 for r in digest.pending[:DIGEST_LINES]
             )
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.core.errors import NotFound
+from bot.core.models import format_time
 from bot.core.ports import ButtonAction, ButtonClicked, Reply
 from bot.presenters import approval_card
 from commands.base import Args, CommandContext, CommandSpec, Permission, Runtime, no_more, number_arg
@@ -41,7 +42,7 @@ async def run(rt: Runtime, ctx: CommandContext, args: Args) -> Reply:
         case = f"case {row.case_id}" if row.case_id is not None else "no case"
         lines.append(
             f"#{row.id} {row.action} {row.target} ({case}): {len(approvers)} of {row.required} approvals, "
-            f"expires {row.expires_at}{mine}"
+            f"expires {format_time(row.expires_at)}{mine}"
         )
     shown = next(((r, a) for r, a in pending if may_decide(ctx.user, r, access)), pending[0])
     text = f"{len(pending)} approval request(s) waiting:\n" + "\n".join(lines)

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
 
-from bot.core.models import ApprovalStatus, Decision
+from bot.core.models import ApprovalStatus, Decision, format_time, parse_time
 from bot.store.db import Reader
 
 
 @dataclass(frozen=True, slots=True)
 class ApprovalRow:
-    """An approval request as stored."""
+    """An approval request as stored (its times parsed: aware datetimes, never text to compare)."""
 
     id: int
     run_id: int | None
@@ -35,13 +36,13 @@ class ApprovalRow:
     status: ApprovalStatus
     outcome: Decision | None
     decided_by: str | None
-    decided_at: str | None
+    decided_at: datetime | None
     decision_reason: str | None
-    expires_at: str
-    remind_at: str | None
+    expires_at: datetime
+    remind_at: datetime | None
     escalation_level: int
     card: dict[str, Any] | None
-    created_at: str
+    created_at: datetime
 
 
 _COLUMNS = (
@@ -67,13 +68,13 @@ def _row(r: Any) -> ApprovalRow:
         ApprovalStatus(r[12]),
         None if r[13] is None else Decision(r[13]),
         r[14],
-        r[15],
+        None if r[15] is None else parse_time(r[15]),
         r[16],
-        r[17],
-        r[18],
+        parse_time(r[17]),
+        None if r[18] is None else parse_time(r[18]),
         r[19],
         orjson.loads(r[20]) if r[20] else None,
-        r[21],
+        parse_time(r[21]),
     )
 
 
@@ -91,8 +92,8 @@ def insert_tx(
     policy: dict[str, Any],
     required: int,
     critical: bool,
-    expires_at: str,
-    remind_at: str | None,
+    expires_at: datetime,
+    remind_at: datetime | None,
     now: str,
 ) -> tuple[ApprovalRow, bool]:
     """Create the approval for a step (once); return it and whether it is new."""
@@ -112,8 +113,8 @@ def insert_tx(
             orjson.dumps(policy).decode(),
             required,
             int(critical),
-            expires_at,
-            remind_at,
+            format_time(expires_at),
+            None if remind_at is None else format_time(remind_at),
             now,
         ),
     ).fetchone()
@@ -211,11 +212,13 @@ def set_card_tx(conn: sqlite3.Connection, approval_id: int, card: dict[str, Any]
     conn.execute("UPDATE approvals SET card = ? WHERE id = ?", (orjson.dumps(card).decode(), approval_id))
 
 
-def reschedule_tx(conn: sqlite3.Connection, approval_id: int, remind_at: str | None, escalation_level: int) -> None:
+def reschedule_tx(
+    conn: sqlite3.Connection, approval_id: int, remind_at: datetime | None, escalation_level: int
+) -> None:
     """Set the next reminder and the escalation level of a pending approval."""
     conn.execute(
         "UPDATE approvals SET remind_at = ?, escalation_level = ? WHERE id = ? AND status = 'pending'",
-        (remind_at, escalation_level, approval_id),
+        (None if remind_at is None else format_time(remind_at), escalation_level, approval_id),
     )
 
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
 
-from bot.core.models import ActionStatus, RunStatus, StepStatus
+from bot.core.models import ActionStatus, RunStatus, StepStatus, parse_time
 from bot.store.db import Reader
 
 
@@ -56,7 +57,7 @@ class ActionRow:
     status: ActionStatus
     result: dict[str, Any] | None
     undo: dict[str, Any] | None
-    revert_at: str | None
+    revert_at: datetime | None
 
 
 def _dumps(value: Any) -> str:
@@ -240,7 +241,7 @@ def _action(row: Any) -> ActionRow:
         ActionStatus(row[8]),
         orjson.loads(row[9]) if row[9] else None,
         orjson.loads(row[10]) if row[10] else None,
-        row[11],
+        None if row[11] is None else parse_time(row[11]),
     )
 
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.core.models import format_time, parse_time
 from bot.store.approvals import ApprovalRow
 from playbooks.engine.models import Approval
 
@@ -99,13 +98,13 @@ def may_decide(user: str, row: ApprovalRow, access: Access) -> bool:
 
 def escalation_level(row: ApprovalRow, now: datetime) -> int:
     """How many escalation steps have come due since the request was made."""
-    elapsed = (now - parse_time(row.created_at)).total_seconds()
+    elapsed = (now - row.created_at).total_seconds()
     return sum(1 for step in row.policy.get("escalate", ()) if step["after"] <= elapsed)
 
 
-def next_reminder(row: ApprovalRow, now: datetime) -> str | None:
+def next_reminder(row: ApprovalRow, now: datetime) -> datetime | None:
     """The next moment to remind or escalate, before expiry; None when there is none."""
-    created = parse_time(row.created_at)
+    created = row.created_at
     candidates = []
     every = row.policy.get("remind_every")
     if every:
@@ -114,15 +113,14 @@ def next_reminder(row: ApprovalRow, now: datetime) -> str | None:
         due = created + timedelta(seconds=step["after"])
         if due > now:
             candidates.append(due)
-    expires = parse_time(row.expires_at)
-    upcoming = [c for c in candidates if c < expires]
-    return format_time(min(upcoming)) if upcoming else None
+    upcoming = [c for c in candidates if c < row.expires_at]
+    return min(upcoming) if upcoming else None
 
 
-def first_reminder(approval: Approval, created: datetime) -> str | None:
+def first_reminder(approval: Approval, created: datetime) -> datetime | None:
     """When a new request is first reminded about or escalated."""
     candidates = [created + e.after for e in approval.escalate]
     if approval.remind_every:
         candidates.append(created + approval.remind_every)
     upcoming = [c for c in candidates if c < created + approval.timeout]
-    return format_time(min(upcoming)) if upcoming else None
+    return min(upcoming) if upcoming else None

@@ -604,7 +604,7 @@ class Engine:
                 "approved": row.outcome is Decision.APPROVE,
                 "status": row.status,
                 "by": row.decided_by,
-                "at": row.decided_at,
+                "at": None if row.decided_at is None else format_time(row.decided_at),
                 "reason": row.decision_reason,
             }
             if row.outcome is not Decision.APPROVE:
@@ -798,7 +798,7 @@ class Engine:
                 policy=policy_dict(policy),
                 required=required,
                 critical=critical,
-                expires_at=format_time(created + policy.timeout),
+                expires_at=created + policy.timeout,
                 remind_at=first_reminder(policy, created),
                 now=now,
             )
@@ -812,7 +812,7 @@ class Engine:
                     critical=critical,
                     roles=tuple(policy.roles),
                     users=tuple(policy.users),
-                    expires_at=row.expires_at,
+                    expires_at=format_time(row.expires_at),
                     requester=run.requester,
                 )
                 append_event_tx(conn, run.case_id, requested, ACTOR, now)
@@ -852,14 +852,15 @@ class Engine:
             )
         if user == row.requester:
             return Reply("You asked for this action, so someone else has to approve it.")
-        now = self._now()
+        moment = self._clock()
+        now = format_time(moment)
 
         def job(conn: Any) -> tuple[str, ApprovalRow | None, list[str]]:
             current = approvals_store.get_tx(conn, approval_id)
             assert current is not None
             if current.status is not ApprovalStatus.PENDING:
                 return "decided", current, []
-            if current.expires_at <= now:  # the timer has not run yet; the request is over all the same
+            if current.expires_at <= moment:  # the timer has not run yet; the request is over all the same
                 outcome = Decision(current.policy.get("on_timeout", Decision.DENY))
                 approvals_store.decide_tx(
                     conn, approval_id, ApprovalStatus.EXPIRED, outcome, "soarbot (expired)", now, None
@@ -973,7 +974,7 @@ class Engine:
         moment = self._clock()
         now = format_time(moment)
         for row in await approvals_store.due(self.db.reader, now):
-            if row.expires_at <= now:
+            if row.expires_at <= moment:
                 await self._expire(row, now)
             else:
                 await self._remind(row, moment)
@@ -1009,9 +1010,11 @@ class Engine:
             added = row.policy["escalate"][row.escalation_level : level]
             roles = tuple(sorted({r for step in added for r in step.get("roles", ())}))
             users = tuple(sorted({u for step in added for u in step.get("users", ())}))
-            await self._record(row.case_id, ApprovalEscalated(row.id, level, row.message, row.expires_at, roles, users))
+            await self._record(
+                row.case_id, ApprovalEscalated(row.id, level, row.message, format_time(row.expires_at), roles, users)
+            )
         else:
-            await self._record(row.case_id, ApprovalReminder(row.id, level, row.message, row.expires_at))
+            await self._record(row.case_id, ApprovalReminder(row.id, level, row.message, format_time(row.expires_at)))
 
     # --- helpers ------------------------------------------------------------------------------------------
 
@@ -1048,4 +1051,5 @@ def _fields(row: ApprovalRow) -> dict[str, Any]:
 
 def _already(row: ApprovalRow) -> str:
     verb = {"approved": "approved", "denied": "denied", "expired": "expired"}.get(row.status, row.status)
-    return f"Request #{row.id} was already {verb} by {row.decided_by} at {row.decided_at}. Nothing was changed."
+    at = None if row.decided_at is None else format_time(row.decided_at)
+    return f"Request #{row.id} was already {verb} by {row.decided_by} at {at}. Nothing was changed."

@@ -6,6 +6,7 @@ import json
 import random
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -154,11 +155,11 @@ def row(**overrides: Any) -> ApprovalRow:
         "decided_by": None,
         "decided_at": None,
         "decision_reason": None,
-        "expires_at": "2030-01-01T00:00:00+00:00",
+        "expires_at": datetime(2030, 1, 1, tzinfo=UTC),
         "remind_at": None,
         "escalation_level": 0,
         "card": None,
-        "created_at": "2029-12-31T20:00:00+00:00",
+        "created_at": datetime(2029, 12, 31, 20, tzinfo=UTC),
     }
     values.update(overrides)
     return ApprovalRow(**values)
@@ -292,7 +293,7 @@ def test_decided_card_gets_new_action_and_context_block_ids() -> None:
             status=ApprovalStatus.APPROVED,
             outcome=Decision.APPROVE,
             decided_by="U123",
-            decided_at="2030-01-01T01:00:00+00:00",
+            decided_at=datetime(2030, 1, 1, 1, tzinfo=UTC),
         ),
         ["U123"],
     )
