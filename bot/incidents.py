@@ -23,7 +23,7 @@ from typing import Any
 from bot.cases import CaseService
 from bot.core.errors import NotFound, UserInputError
 from bot.core.models import Case, CaseStatus, Severity, TimelineEvent, format_time, utcnow
-from bot.core.ports import ChatChannels, MessageRef
+from bot.core.ports import ChatChannels
 from bot.store import approvals as approvals_store
 from bot.store import incidents as store
 from bot.store.approvals import ApprovalRow
@@ -56,12 +56,11 @@ def channel_name(case_id: int, title: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Incident:
-    """An incident: the case it belongs to, its channel, pinned summary and who holds which role."""
+    """An incident: the case it belongs to, its channel and who holds which role."""
 
     case_id: int
     title: str
     channel: str | None
-    summary: MessageRef | None
     roles: Mapping[str, str]
     status: str  # declaring | active | resolved
     last_update: str | None
@@ -81,7 +80,6 @@ class Incident:
             case_id=row.case_id,
             title=row.title,
             channel=row.channel,
-            summary=MessageRef(**row.summary_ref) if row.summary_ref else None,
             roles=dict(row.roles),
             status=row.status,
             last_update=row.last_update,
