@@ -146,7 +146,7 @@ class App:
             self._wire_slack(settings.chat.slack)
 
     def _wire_slack(self, slack: SlackSettings) -> None:
-        """Slack in both directions: the outbox is the engine's chat; clicks and commands go to the router."""
+        """Slack in both directions: the outbox posts to Slack; clicks and commands go to the router."""
         self.slack = SlackAdapter(
             bot_token=slack.bot_token.get_secret_value(),
             signing_secret=slack.signing_secret.get_secret_value() if slack.signing_secret else None,
@@ -158,7 +158,6 @@ class App:
         self.outbox = Outbox(
             self.db, SlackTransport(self.slack.client, slack.alerts_channel), per_second=slack.messages_per_second
         )
-        self.engine.chat = self.outbox
         channels = SlackChannels(
             self.slack.client, self.outbox, bot_user=lambda: self.slack.bot_user if self.slack else None
         )

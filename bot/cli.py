@@ -445,9 +445,9 @@ def _print_dry_run(name: str, report: DryRun) -> None:
     for a in report.approvals:
         flag = " [critical asset]" if a.critical else ""
         print(f"  approval #{a.id}: {a.action} {a.target} needs {a.required}{flag} -> {a.status}")
-    for card in report.cards:
-        buttons = f" [{', '.join(b.label for b in card.card.buttons)}]" if card.card.buttons else ""
-        print(f"  card to {card.destination}: {card.card.title}{buttons}")
+    for kind, data in report.chat():
+        facts = [str(data[k]) for k in ("approval_id", "action", "target", "to", "title", "status") if data.get(k)]
+        print(f"  chat: {kind} {' '.join(facts)}")
     for data in report.to_dict()["actions"]:
         result = data.get("result") or {}
         print(f"  action: {data['action']} {data['target']} via {data['connector']}: {result.get('message', '')}")

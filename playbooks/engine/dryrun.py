@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from bot.cases import CaseService
-from bot.chat.memory import MemoryChat, Sent
 from bot.core.models import Alert, Observable, ObservableKind
 from bot.core.ports import IntelLookup, Responders, Verdict, VerdictLevel
 from bot.enrichment import EnrichmentService
@@ -24,9 +23,26 @@ from bot.store.approvals import ApprovalRow
 from bot.store.db import Database
 from playbooks.engine.approvals import Access
 from playbooks.engine.loader import LoadedPlaybook
+from playbooks.engine.models import Approval, Step
 from playbooks.engine.runner import Engine, alert_context, mismatches
 
 REQUESTER = "dry-run"
+CHAT_EVENTS = frozenset(
+    {
+        "approval_requested",
+        "vote_recorded",
+        "approval_decided",
+        "approval_expired",
+        "approval_reminder",
+        "approval_escalated",
+        "action_finished",
+        "action_failed",
+        "action_reverted",
+        "playbook_finished",
+        "notified",
+    }
+)
+"""Timeline events the chat outbox turns into cards (or card updates): what people would have seen."""
 APPROVERS = tuple(f"dry-run-approver-{n}" for n in range(1, 11))
 
 
@@ -64,7 +80,6 @@ class DryRun:
     error: str | None = None
     steps: list[tuple[str, str, Any]] = field(default_factory=list)
     approvals: list[ApprovalRow] = field(default_factory=list)
-    cards: list[Sent] = field(default_factory=list)
     timeline: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,17 +104,13 @@ class DryRun:
                 }
                 for a in self.approvals
             ],
-            "cards": [
-                {
-                    "to": c.destination,
-                    "title": c.card.title,
-                    "text": c.card.text,
-                    "buttons": [b.label for b in c.card.buttons],
-                }
-                for c in self.cards
-            ],
+            "chat": [{"event": kind, "data": data} for kind, data in self.chat()],
             "actions": [data for kind, data in self.timeline if kind in ("action_finished", "action_failed")],
         }
+
+    def chat(self) -> list[tuple[str, dict[str, Any]]]:
+        """The events chat would have shown, in order (the engine posts nothing itself)."""
+        return [(kind, data) for kind, data in self.timeline if kind in CHAT_EVENTS]
 
 
 async def dry_run(
@@ -111,7 +122,7 @@ async def dry_run(
     answer: str = "approve",
     verdicts: Mapping[str, VerdictLevel] | None = None,
 ) -> list[DryRun]:
-    """Run ``loaded`` on each alert in a throwaway store; report steps, cards, approvals and actions."""
+    """Run ``loaded`` on each alert in a throwaway store; report steps, approvals, actions and chat events."""
     reports = []
     intel = [*lookups, ForcedVerdicts(verdicts)] if verdicts else list(lookups)
     with tempfile.TemporaryDirectory(prefix="soarbot-dry-run-") as folder:
@@ -119,7 +130,6 @@ async def dry_run(
         await db.open()
         try:
             cases = CaseService(db)
-            chat = MemoryChat()
             roles = sorted({r for s in loaded.playbook.all_steps() for r in _roles(s)} | {"responder"})
             engine = Engine(
                 db=db,
@@ -127,21 +137,21 @@ async def dry_run(
                 enrichment=EnrichmentService(intel, db),
                 responders=responders,
                 playbooks=[loaded],
-                chat=chat,
                 access=Access({role: list(APPROVERS) for role in roles}),
                 tick_every=3600,
             )
             for alert in alerts:
-                reports.append(await _one(engine, cases, db, chat, loaded, alert, answer))
+                reports.append(await _one(engine, cases, db, loaded, alert, answer))
             await engine.aclose()
         finally:
             await db.close()
     return reports
 
 
-def _roles(step: Any) -> list[str]:
-    policy = step.approval or (step.action.approval if step.action else None)
-    if policy is None:
+def _roles(step: Step) -> list[str]:
+    args = step.args
+    policy = args if isinstance(args, Approval) else getattr(args, "approval", None)
+    if not isinstance(policy, Approval):
         return []
     return [*policy.roles, *(r for e in policy.escalate for r in e.roles)]
 
@@ -150,7 +160,6 @@ async def _one(
     engine: Engine,
     cases: CaseService,
     db: Database,
-    chat: MemoryChat,
     loaded: LoadedPlaybook,
     alert: Alert,
     answer: str,
@@ -161,7 +170,6 @@ async def _one(
     report = DryRun(alert=alert.title, matched=not reasons, reasons=reasons)
     if reasons:
         return report
-    first_card = len(chat.posted)
     [run_id] = await engine.trigger(alert, outcome, requester=REQUESTER)
     for _ in range(100):  # answer every request the run makes, until it stops asking
         waiting = await approvals_store.pending(db.reader)
@@ -185,7 +193,6 @@ async def _one(
         ((key, row.status, row.result) for key, row in stored.items() if "#" not in key), key=lambda s: position(s[0])
     )
     report.approvals = await approvals_store.for_run(db.reader, run_id)
-    report.cards = chat.posted[first_card:]
     if outcome.case_id is not None:
         report.timeline = [(e.type, dict(e.data)) for e in await cases.timeline(outcome.case_id)]
     return report

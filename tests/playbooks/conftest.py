@@ -67,6 +67,10 @@ class Env:
     async def timeline_types(self, case_id: int) -> list[str]:
         return [e.type for e in await self.cases.timeline(case_id)]
 
+    async def events(self, case_id: int, type_: str) -> list[dict[str, Any]]:
+        """The data of every ``type_`` event on the case timeline (what chat renders its cards from)."""
+        return [dict(e.data) for e in await self.cases.timeline(case_id) if e.type == type_]
+
 
 def malicious_ip_alert(external_id: str = "a-1", ip: str = BAD_IP, **kwargs: Any) -> Alert:
     return make_alert(external_id, ip=ip, severity=Severity.HIGH, **kwargs)
@@ -108,7 +112,6 @@ async def build(
         enrichment=EnrichmentService([intel], db),
         responders=responders,
         playbooks=playbooks if playbooks is not None else only("malicious-ip"),
-        chat=chat,
         access=Access(roles if roles is not None else {"responder": RESPONDERS, "lead": ["L001"]}),
         guardrails=guardrails,
         tick_every=3600,
