@@ -20,6 +20,7 @@ from bot.store.approvals import ApprovalRow
 from bot.store.db import Database
 from playbooks.engine.approvals import Access, Guardrails
 from playbooks.engine.loader import LoadedPlaybook, load_all, load_text
+from playbooks.engine.registry import ActionRegistry, StepRegistry
 from playbooks.engine.runner import Engine
 from tests.factories import make_alert
 from tests.fakes.intel import RecordingLookup
@@ -96,6 +97,8 @@ async def build(
     clock: Clock | None = None,
     responders: Responders | None = None,
     intel: RecordingLookup | None = None,
+    actions: ActionRegistry | None = None,
+    steps: StepRegistry | None = None,
 ) -> Env:
     db = Database(path / "soarbot.db")
     await db.open()
@@ -116,6 +119,8 @@ async def build(
         guardrails=guardrails,
         tick_every=3600,
         clock=clock,
+        actions=actions,
+        steps=steps,
     )
     await engine.start()
     return Env(db, cases, engine, chat, responders, intel, clock, path)
