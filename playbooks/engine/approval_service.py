@@ -85,6 +85,7 @@ class ApprovalService:
                     "action": action,
                     "target": target,
                     "reason": reason,
+                    "message": message,  # the card's title
                     "required": required,
                     "critical": critical,
                     "roles": list(policy.roles),

@@ -179,6 +179,12 @@ async def test_escalation_lets_the_lead_decide_later(env: Env) -> None:
     await env.engine.tick()  # one hour: the lead is asked too
     types = await env.timeline_types(request.case_id or 0)
     assert "approval_reminder" in types and "approval_escalated" in types
+    # Reminder cards are rendered from these events alone.
+    [reminder] = await env.events(request.case_id or 0, "approval_reminder")
+    [escalated] = await env.events(request.case_id or 0, "approval_escalated")
+    for data in (reminder, escalated):
+        assert (data["message"], data["expires_at"]) == (request.message, request.expires_at)
+    assert escalated["roles"] == ["lead"]
     assert "approved" in await approve(env, request.id, "L001")
     assert env.firewall.applied() == [BAD_IP]
 
