@@ -72,8 +72,9 @@ class Engine:
             incidents=incidents,
         )
         self.playbooks: dict[str, Playbook] = {p.playbook.name: p.playbook for p in playbooks}
-        self.action_registry = actions or builtin_actions()
-        self.step_registry = steps or builtin_steps()
+        # Pass the same registries the playbooks were loaded with: the loader validated against them.
+        self.action_registry = actions if actions is not None else builtin_actions()
+        self.step_registry = steps if steps is not None else builtin_steps()
         self.approvals = ApprovalService(self.services, on_decided=self._resume, undo=self._undo)
         self.actions = ActionService(self.services, self.action_registry, self.approvals)
         self.interpreter = Interpreter(self.services, self.playbooks, self.step_registry, self.approvals, self.actions)

@@ -119,6 +119,7 @@ def test_every_shipped_playbook_dry_runs(name: str) -> None:
         # The engine posts nothing itself: the notify card is rendered from the notified event.
         notified = [c["data"] for c in report["chat"] if c["event"] == "notified"]
         assert notified[0]["to"] == "case"
+        assert {"step": "notify", "status": "succeeded", "result": {"notified": "case"}} in report["steps"]
 
 
 def test_dry_run_of_malicious_ip_requests_and_simulates_the_block() -> None:
