@@ -14,17 +14,19 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.cases import CaseService, IngestOutcome
-from bot.chat.cards import case_card
-from bot.chat.outbox import Outbox
+from bot.chat.outbox import Outbox, Transport
 from bot.chat.slack.adapter import SlackAdapter, SlackChannels, SlackTransport
+from bot.chat.surface import ChatSurface, open_surface
 from bot.core.errors import ConfigError
 from bot.core.models import Alert, AlertStatus, format_time, utcnow
-from bot.core.ports import ChatEvent, ContainmentKind, Reply
+from bot.core.ports import ChatChannels, ChatEvent, ContainmentKind, Reply
 from bot.core.tasks import TaskSupervisor
 from bot.enrichment import CaseEnricher, EnrichmentService
-from bot.incidents import Overview
+from bot.feed import EventFeed
+from bot.incidents import IncidentService, Overview
 from bot.intake.ioc import classify
 from bot.intake.pipeline import Limits, SourceSpec
+from bot.presenters import digest_card
 from bot.scheduler import Scheduler
 from bot.server import AlertEndpoint, IntakeConfig, build_app
 from bot.settings import Settings, SlackSettings
@@ -32,7 +34,6 @@ from bot.store import intel
 from bot.store import outbox as outbox_store
 from bot.store.db import Database
 from commands import CommandRouter, Services
-from commands.digest import digest_card
 from connectors import Registry, build_registry
 from playbooks.engine.approvals import Access, Guardrails
 from playbooks.engine.loader import LoadedPlaybook, PlaybookInvalid, load_all
@@ -109,20 +110,47 @@ def guardrails(settings: Settings) -> Guardrails:
 
 
 class App:
-    """The running bot: owns the database, the connectors, background enrichment and the HTTP site."""
+    """The running bot: plain wiring of the store, the services, the event feed and the configured surfaces.
 
-    def __init__(self, settings: Settings) -> None:
+    ``transports`` adds chat surfaces beyond the configured ones (each gets its own outbox and presenter); the
+    tests use it to run the neutral in-memory surface beside Slack.
+    """
+
+    def __init__(self, settings: Settings, *, transports: Sequence[Transport] = ()) -> None:
         self.settings = settings
         self.db = open_database(settings)
         self.cases = case_service(settings, self.db)
         self.connectors = registry(settings)
         self.enrichment = enrichment_service(settings, self.connectors, self.db)
         self.enricher = (
-            CaseEnricher(
-                self.enrichment, self.db, techniques=self.connectors.techniques, on_recorded=self._case_changed
-            )
+            CaseEnricher(self.enrichment, self.db, techniques=self.connectors.techniques)
             if settings.enrichment.auto
             else None
+        )
+        self.tasks = TaskSupervisor()
+        self.feed = EventFeed(self.db)
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+        slack = settings.chat.slack
+        self.slack = self._slack_adapter(slack) if slack is not None else None
+        extra = list(transports)
+        slack_transport = (
+            SlackTransport(self.slack.client, slack.alerts_channel) if self.slack is not None and slack else None
+        )
+        # Incident channels open on the first platform that can create them (Slack today).
+        channels: ChatChannels | None = None
+        if self.slack is not None:
+            channels = SlackChannels(
+                self.slack.client,
+                bot_user=lambda: self.slack.bot_user if self.slack else None,
+                drained=partial(self._drained, "slack"),
+            )
+        self.incidents = IncidentService(
+            self.db,
+            self.cases,
+            channels=channels,
+            responders=list(slack.incident_responders) if slack else [],
+            archive_on_resolve=slack.archive_on_resolve if slack else True,
         )
         self.engine = Engine(
             db=self.db,
@@ -132,22 +160,52 @@ class App:
             playbooks=load_playbooks(settings),
             access=Access(settings.access.roles),
             guardrails=guardrails(settings),
+            incidents=self.incidents,
         )
-        self.tasks = TaskSupervisor()
-        self._runner: web.AppRunner | None = None
-        self.port: int | None = None
-        self.slack: SlackAdapter | None = None
-        self.outbox: Outbox | None = None
-        self.router: CommandRouter | None = None
+        self.surfaces: dict[str, ChatSurface] = {}
+        for transport, per_second in [
+            *([(slack_transport, slack.messages_per_second)] if slack_transport and slack else []),
+            *((t, 1.0) for t in extra),
+        ]:
+            self.surfaces[transport.platform] = open_surface(
+                transport,
+                db=self.db,
+                feed=self.feed,
+                cases=self.cases,
+                incidents=self.incidents,
+                per_second=per_second,
+            )
+        slack_outbox = self.surfaces["slack"].outbox if "slack" in self.surfaces else None
+        self.router = CommandRouter(
+            Services(
+                cases=self.cases,
+                enrichment=self.enrichment,
+                engine=self.engine,
+                access=Access(settings.access.roles),
+                chat=slack_outbox,
+                channels=channels,
+                incidents=self.incidents,
+                db=self.db,
+                classify=classify,
+                incident_responders=list(slack.incident_responders) if slack else [],
+                archive_on_resolve=slack.archive_on_resolve if slack else True,
+                bot_user=None,
+                case_for_thread=self._case_for_thread,
+            )
+        )
         self.scheduler: Scheduler | None = None
-        self._dirty: set[int] = set()
-        self._dirty_event = asyncio.Event()
-        if settings.chat.slack is not None:
-            self._wire_slack(settings.chat.slack)
+        if slack is not None and slack.digest_channel and slack_outbox is not None:
+            self.scheduler = Scheduler()
+            self.scheduler.daily(slack.digest_at, partial(self.post_digest, slack.digest_channel), name="daily-digest")
 
-    def _wire_slack(self, slack: SlackSettings) -> None:
-        """Slack in both directions: the outbox posts to Slack; clicks and commands go to the router."""
-        self.slack = SlackAdapter(
+    @property
+    def outbox(self) -> Outbox | None:
+        """Slack's outbox, when Slack is configured."""
+        surface = self.surfaces.get("slack")
+        return surface.outbox if surface is not None else None
+
+    def _slack_adapter(self, slack: SlackSettings) -> SlackAdapter:
+        return SlackAdapter(
             bot_token=slack.bot_token.get_secret_value(),
             signing_secret=slack.signing_secret.get_secret_value() if slack.signing_secret else None,
             app_token=slack.app_token.get_secret_value() if slack.app_token else None,
@@ -155,37 +213,9 @@ class App:
             dispatch=self._dispatch,
             tasks=self.tasks,
         )
-        self.outbox = Outbox(
-            self.db, SlackTransport(self.slack.client, slack.alerts_channel), per_second=slack.messages_per_second
-        )
-        channels = SlackChannels(
-            self.slack.client, self.outbox, bot_user=lambda: self.slack.bot_user if self.slack else None
-        )
-        self.router = CommandRouter(
-            Services(
-                cases=self.cases,
-                enrichment=self.enrichment,
-                engine=self.engine,
-                access=Access(self.settings.access.roles),
-                chat=self.outbox,
-                channels=channels,
-                db=self.db,
-                classify=classify,
-                incident_responders=list(slack.incident_responders),
-                archive_on_resolve=slack.archive_on_resolve,
-                bot_user=None,
-                case_for_thread=self._case_for_thread,
-                alerts_channel=slack.alerts_channel,
-            )
-        )
-        self.engine.incidents = self.router.incidents  # playbooks' create_incident opens real channels
-        self.cases.on_change(self._case_changed)
-        if slack.digest_channel:
-            self.scheduler = Scheduler()
-            self.scheduler.daily(slack.digest_at, partial(self.post_digest, slack.digest_channel), name="daily-digest")
 
     async def post_digest(self, channel: str) -> None:
-        """Post the last day's digest (open cases, pending approvals, actions) to ``channel``."""
+        """Post the last day's digest (open cases, pending approvals, actions) to Slack's ``channel``."""
         assert self.outbox is not None
         digest = await Overview(self.db).digest(since=utcnow() - timedelta(hours=24))
         await self.outbox.post(channel, digest_card(digest, case_id=None))
@@ -193,7 +223,6 @@ class App:
     async def _refresh_groups(self) -> None:
         """Let user groups listed in access.roles stand for their current members (a failed read keeps the last)."""
         assert self.slack is not None
-        assert self.router is not None
         base = Access(self.settings.access.roles)
         members = await self.slack.usergroup_members(sorted(base.groups()))
         if members:
@@ -206,42 +235,16 @@ class App:
             await asyncio.sleep(seconds)
             await self._refresh_groups()
 
+    async def _drained(self, platform: str, channel: str) -> bool:
+        """Whether ``channel``'s queued messages (e.g. an incident's final summary) have left ``platform``'s outbox."""
+        surface = self.surfaces.get(platform)
+        return True if surface is None else await surface.outbox.drained(channel)
+
     async def _dispatch(self, event: ChatEvent) -> Reply | None:
-        assert self.router is not None
         return await self.router.dispatch(event)
 
     async def _case_for_thread(self, channel: str, thread_ts: str) -> int | None:
         return await outbox_store.case_for_message(self.db.reader, "slack", channel, thread_ts)
-
-    def _case_changed(self, case_id: int) -> None:
-        if self.outbox is not None:
-            self._dirty.add(case_id)
-            self._dirty_event.set()
-
-    async def _refresh_cards(self) -> None:
-        """Keep each case's one alert card current (debounced: a storm of changes is one render a second)."""
-        while True:
-            await self._dirty_event.wait()
-            self._dirty_event.clear()
-            await asyncio.sleep(0.5)
-            cases, self._dirty = self._dirty, set()
-            for case_id in sorted(cases):
-                try:
-                    await self._render_card(case_id)
-                except Exception:  # noqa: BLE001 - one bad card must not stop the others
-                    logger.exception("Could not render the card of case %s", case_id)
-
-    async def _render_card(self, case_id: int) -> None:
-        assert self.outbox is not None
-        view = await self.cases.card_view(case_id)
-        card = case_card(
-            view.case,
-            link=view.link,
-            observables=view.observables,
-            verdicts=view.verdicts,
-            techniques=view.techniques,
-        )
-        await self.outbox.show_case(case_id, card)
 
     async def _purge_cache_hourly(self) -> None:
         while True:
@@ -265,13 +268,13 @@ class App:
         if self.enricher is not None:
             await self.enricher.start()
         self.tasks.spawn(self._purge_cache_hourly(), name="purge-intel-cache")
+        await self.feed.start()
         await self.engine.start()
-        if self.slack is not None and self.outbox is not None:
+        for platform, surface in self.surfaces.items():
+            self.tasks.spawn(surface.outbox.run(), name=f"{platform}-outbox")
+        if self.slack is not None:
             await self.slack.start()
-            if self.router is not None:
-                self.router.services.bot_user = self.slack.bot_user
-            self.tasks.spawn(self.outbox.run(), name="slack-outbox")
-            self.tasks.spawn(self._refresh_cards(), name="case-cards")
+            self.router.services.bot_user = self.slack.bot_user
             if self.scheduler is not None:
                 self.scheduler.start()
             if Access(self.settings.access.roles).groups():
@@ -321,6 +324,7 @@ class App:
         if self.scheduler is not None:
             self.scheduler.stop()
         await self.engine.aclose()
+        await self.feed.aclose()
         await self.tasks.aclose()
         if self.slack is not None:
             await self.slack.stop()

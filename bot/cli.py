@@ -25,13 +25,13 @@ from bot.app import case_service, enrichment_service, open_database, registry, s
 from bot.core.errors import ConfigError, ConnectorError, StoreUnavailable, UserInputError
 from bot.core.models import CaseStatus
 from bot.core.ports import VerdictLevel
+from bot.dryrun import DryRun, dry_run
 from bot.intake.ioc import classify
 from bot.intake.parsers import FORMATS
 from bot.intake.pipeline import SourceSpec, build_alerts, decode
 from bot.settings import Loaded, load
 from bot.store.cases import verify_chain
 from connectors import build_registry
-from playbooks.engine.dryrun import DryRun, dry_run
 from playbooks.engine.loader import LoadedPlaybook, PlaybookInvalid, load_file
 
 logger = logging.getLogger("soarbot")
@@ -445,9 +445,10 @@ def _print_dry_run(name: str, report: DryRun) -> None:
     for a in report.approvals:
         flag = " [critical asset]" if a.critical else ""
         print(f"  approval #{a.id}: {a.action} {a.target} needs {a.required}{flag} -> {a.status}")
-    for kind, data in report.chat():
-        facts = [str(data[k]) for k in ("approval_id", "action", "target", "to", "title", "status") if data.get(k)]
-        print(f"  chat: {kind} {' '.join(facts)}")
+    for card in report.cards:
+        buttons = f" [{', '.join(b.label for b in card.card.buttons)}]" if card.card.buttons else ""
+        where = card.channel + (" (thread)" if card.thread else "")
+        print(f"  card to {where}: {card.card.title}{buttons}")
     for data in report.to_dict()["actions"]:
         result = data.get("result") or {}
         print(f"  action: {data['action']} {data['target']} via {data['connector']}: {result.get('message', '')}")

@@ -1,10 +1,11 @@
 """Incident channels for cases, the chat conversation as part of the case record, and the digest's reads.
 
 Declaring an incident claims the case (one incident per case), creates a channel named after the case, invites
-the declarer and the configured responders, and posts and pins a summary card that is updated on every status
-or role change. Every change is a timeline event of the case. Messages and reactions in an incident channel (or
-in a case thread) are appended to the timeline once per platform delivery: the delivery id is marked seen in
-the same write job as the event, so a retry can never write twice.
+the declarer and the configured responders. Every change is a timeline event of the case; each chat surface
+presents those events (the pinned summary, kept current, and the announcement), so nothing is posted from here.
+Messages and reactions in an incident channel (or in a case thread) are appended to the timeline once per
+platform delivery: the delivery id is marked seen in the same write job as the event, so a retry can never write
+twice.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from bot.cases import CaseService
 from bot.core.errors import NotFound, UserInputError
 from bot.core.models import Case, CaseStatus, Severity, TimelineEvent, format_time, utcnow
-from bot.core.ports import Card, ChatChannels, ChatOut, MessageRef
+from bot.core.ports import ChatChannels, MessageRef
 from bot.store import approvals as approvals_store
 from bot.store import incidents as store
 from bot.store.approvals import ApprovalRow
@@ -90,26 +91,6 @@ class Incident:
         )
 
 
-def summary_card(incident: Incident, case: Case) -> Card:
-    """The pinned summary of an incident channel (all text raw: the adapter escapes it)."""
-    fields: list[tuple[str, str]] = [
-        ("Case", f"#{case.id} ({case.status})"),
-        ("Severity", str(case.severity)),
-        ("Incident", incident.status),
-        ("Declared by", f"{incident.declared_by} at {incident.declared_at}"),
-    ]
-    fields += [(role.capitalize(), user) for role, user in sorted(incident.roles.items())]
-    if incident.resolved_at:
-        fields.append(("Resolved", incident.resolved_at))
-    return Card(
-        title=f"Incident: {incident.title}",
-        text=incident.last_update or "No status update yet.",
-        fields=tuple(fields),
-        footer=f"soarbot case {case.id} · /soar incident status <text> · /soar incident role <role> @user",
-        severity=str(case.severity),
-    )
-
-
 def _topic(case: Case, text: str) -> str:
     return f"Case #{case.id} · {case.severity} · {' '.join(text.split())}"[:TOPIC_LIMIT]
 
@@ -122,20 +103,16 @@ class IncidentService:
         db: Database,
         cases: CaseService,
         *,
-        chat: ChatOut | None = None,
         channels: ChatChannels | None = None,
         responders: Sequence[str] = (),
         archive_on_resolve: bool = True,
-        announce_to: str | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._db = db
         self._cases = cases
-        self._chat = chat
         self._channels = channels
         self._responders = list(responders)
         self._archive = archive_on_resolve
-        self._announce_to = announce_to
         self._clock = clock
 
     def _now(self) -> str:
@@ -223,22 +200,13 @@ class IncidentService:
             "channel_name": wanted,
             "severity": str(shown_severity),
             "members": members,
+            "platform": self._channels.platform,
         }
         await self._db.write(
             partial(self._activate_tx, case_id=case.id, channel=channel, actor=actor, data=data, now=self._now())
         )
-        incident = await self._require(case.id)
-        case = await self._cases.get(case.id)
-        ref = await self._post(channel, summary_card(incident, case), case.id)
-        if ref is not None:
-            await self._db.write(partial(store.set_summary_ref_tx, case_id=case.id, ref=ref.to_dict()))
-            await self._pin(ref)
-        announcement = Card(
-            title=f"Incident declared: {row.title}",
-            text=f"Case #{case.id} ({case.severity}) by {actor}; incident channel {channel}.",
-            severity=str(case.severity),
-        )
-        await self._post(self._announce_to or "case", announcement, case.id)
+        # The pinned summary and the announcement are presented from the incident_declared event by each chat
+        # surface (bot.chat.surface); this service only keeps the record and the channel.
         logger.info("Incident declared for case %s in channel %s", case.id, channel)
         return await self._require(case.id)
 
@@ -287,7 +255,7 @@ class IncidentService:
             touch_case_tx(conn, case_id, now)
 
         await self._db.write(job)
-        incident, case = await self._refresh(case_id)
+        incident, case = await self._current(case_id)
         if self._channels is not None and incident.channel is not None:
             try:
                 await self._channels.set_topic(incident.channel, _topic(case, text))
@@ -308,7 +276,7 @@ class IncidentService:
             return previous
 
         previous = await self._db.write(job)
-        incident, _ = await self._refresh(case_id)
+        incident, _ = await self._current(case_id)
         return incident, previous
 
     async def resolve(self, case_id: int, actor: str) -> tuple[Incident, bool]:
@@ -326,7 +294,7 @@ class IncidentService:
 
         await self._db.write(job)
         await self._cases.update(case_id, actor=actor, status=CaseStatus.CLOSED, reason="incident resolved")
-        incident, case = await self._refresh(case_id)
+        incident, case = await self._current(case_id)
         archived = False
         if self._archive and self._channels is not None and incident.channel is not None:
             try:
@@ -371,33 +339,9 @@ class IncidentService:
         assert incident is not None
         return incident
 
-    async def _refresh(self, case_id: int) -> tuple[Incident, Case]:
-        """Re-render the pinned summary from the stored state."""
-        incident = await self._require(case_id)
-        case = await self._cases.get(case_id)
-        if self._chat is not None and incident.summary is not None:
-            try:
-                await self._chat.update(incident.summary, summary_card(incident, case))
-            except Exception as err:  # noqa: BLE001 - the change is recorded; the card catches up next time
-                logger.warning("Could not update the incident summary of case %s: %s", case_id, err)
-        return incident, case
-
-    async def _post(self, destination: str, card: Card, case_id: int) -> MessageRef | None:
-        if self._chat is None:
-            return None
-        try:
-            return await self._chat.post(destination, card, case_id=case_id)
-        except Exception as err:  # noqa: BLE001 - the incident stands without the message
-            logger.warning("Could not post to %s for case %s: %s", destination, case_id, err)
-            return None
-
-    async def _pin(self, ref: MessageRef) -> None:
-        if self._channels is None:
-            return
-        try:
-            await self._channels.pin(ref)
-        except Exception as err:  # noqa: BLE001 - an unpinned summary is still posted
-            logger.warning("Could not pin the incident summary %s: %s", ref.id, err)
+    async def _current(self, case_id: int) -> tuple[Incident, Case]:
+        """The incident and its case as stored now."""
+        return await self._require(case_id), await self._cases.get(case_id)
 
 
 # --- the reads behind /soar approvals and /soar digest ---------------------------------------------------

@@ -56,8 +56,8 @@ class Services:
 
     ``incident_responders`` are invited to every incident channel; ``bot_user`` is the bot's own chat user id
     (its messages are not recorded); ``case_for_thread(channel, thread_ts)`` names the case whose card thread
-    that is (the outbox knows); ``alerts_channel`` is where incident declarations are announced (default: the
-    case card's thread).
+    that is (the outbox knows); ``incidents`` is the incident service the engine uses too (built from
+    ``channels`` and the responders when not given); ``chat`` answers ``--share`` in the caller's channel.
     """
 
     cases: CaseService
@@ -73,6 +73,7 @@ class Services:
     bot_user: str | None = None
     case_for_thread: Callable[[str, str], Awaitable[int | None]] = no_case_thread
     alerts_channel: str | None = None
+    incidents: IncidentService | None = None
     clock: Callable[[], datetime] = utcnow
 
 
@@ -91,14 +92,12 @@ class CommandRouter:
 
     def __init__(self, services: Services) -> None:
         self.services = services
-        self.incidents = IncidentService(
+        self.incidents = services.incidents or IncidentService(
             services.db,
             services.cases,
-            chat=services.chat,
             channels=services.channels,
             responders=services.incident_responders,
             archive_on_resolve=services.archive_on_resolve,
-            announce_to=services.alerts_channel,
             clock=services.clock,
         )
         self._rt = Runtime(services, self.incidents, Overview(services.db))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from bot.core.errors import NotFound
-from bot.core.ports import ButtonClicked, Reply
+from bot.core.ports import ButtonAction, ButtonClicked, Reply
+from bot.presenters import approval_card
 from commands.base import Args, CommandContext, CommandSpec, Permission, Runtime, no_more, number_arg
 from playbooks.engine.approvals import may_decide
-from playbooks.engine.cards import APPROVE, DENY, UNDO, approval_card
 
 SPEC = CommandSpec(
     "approvals",
@@ -15,7 +15,7 @@ SPEC = CommandSpec(
     Permission.ANY_ROLE,
 )
 SPECS = (SPEC,)
-ENGINE_ACTIONS = frozenset({APPROVE, DENY, UNDO})
+ENGINE_ACTIONS = frozenset({ButtonAction.APPROVE, ButtonAction.DENY, ButtonAction.UNDO})
 EXAMPLE = "approvals 7"
 
 

@@ -1,6 +1,9 @@
-"""A ChatOut (and ChatChannels) that keeps cards and channels in memory: nothing leaves the process.
+"""The neutral chat surface: a Transport and ChatChannels that keep everything in memory.
 
-The dry run prints its cards; tests read them back, with the channels created, their topics, pins and archiving.
+Nothing leaves the process. The playbook dry run delivers its cards here and prints them; tests use it as the
+second surface beside a real adapter (each adapter's tests share it), reading back what each channel got, in
+order, with the channels created, their topics, pins and archiving. It honours the outbox's contract like any
+platform: ``send`` returns a message id, ``edit`` replaces a sent message, and ``fail_with`` scripts errors.
 """
 
 from __future__ import annotations
@@ -9,17 +12,19 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bot.core.ports import Card, MessageRef
+from bot.chat.outbox import TransportError
+from bot.core.ports import Card
 
 
 @dataclass(slots=True)
 class Sent:
-    """One card and where it went."""
+    """One message as the surface shows it now (``versions`` holds every version it had, in order)."""
 
-    destination: str
+    id: str
+    channel: str
     card: Card
-    case_id: int | None
-    ref: MessageRef
+    thread: str | None
+    versions: list[Card] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -37,41 +42,75 @@ class MemoryChannel:
 
 @dataclass(slots=True)
 class MemoryChat:
-    """Records posts, updates and whispers in order, and the channels it was asked to create."""
+    """Records sends, edits, private notes, pins and channels; ``down`` makes every call fail like an outage."""
 
-    posted: list[Sent] = field(default_factory=list)
-    updates: list[tuple[MessageRef, Card]] = field(default_factory=list)
-    whispers: list[tuple[str, str]] = field(default_factory=list)
+    platform: str = "memory"
+    alerts_channel: str = "alerts"
+    messages: dict[str, Sent] = field(default_factory=dict)
+    whispers: list[tuple[str, str, str]] = field(default_factory=list)  # (channel, user, text)
     channels: dict[str, MemoryChannel] = field(default_factory=dict)
-    pins: list[MessageRef] = field(default_factory=list)
+    pins: list[tuple[str, str]] = field(default_factory=list)
+    down: bool = False
+    fail_with: list[TransportError] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _channel_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
-    async def post(self, destination: str, card: Card, *, case_id: int | None = None) -> MessageRef:
-        """Keep the card."""
-        ref = MessageRef("memory", destination, str(next(self._ids)))
-        self.posted.append(Sent(destination, card, case_id, ref))
-        return ref
+    # --- Transport (what the outbox calls) -------------------------------------------------------------------
 
-    async def update(self, ref: MessageRef, card: Card) -> None:
-        """Keep the new version."""
-        self.updates.append((ref, card))
+    async def send(self, channel: str, card: Card, *, thread_ts: str | None) -> str:
+        """Keep the card; return its message id."""
+        self._check()
+        message = Sent(f"m{next(self._ids)}", channel, card, thread_ts, [card])
+        self.messages[message.id] = message
+        return message.id
 
-    async def whisper(self, user: str, text: str, *, where: MessageRef | None = None) -> None:
+    async def edit(self, channel: str, ts: str, card: Card) -> None:
+        """Replace a sent card."""
+        self._check()
+        message = self.messages.get(ts)
+        if message is None or message.channel != channel:
+            raise TransportError("message_not_found", permanent=True)
+        message.card = card
+        message.versions.append(card)
+
+    async def ephemeral(self, channel: str, user: str, card: Card) -> None:
         """Keep the private note."""
-        self.whispers.append((user, text))
+        self._check()
+        self.whispers.append((channel, user, card.text))
+
+    async def join(self, channel: str) -> bool:
+        """Always in every channel."""
+        return True
+
+    async def pin(self, channel: str, message_id: str) -> None:
+        """Keep the pin."""
+        self._check()
+        self.pins.append((channel, message_id))
+
+    def _check(self) -> None:
+        if self.down:
+            raise TransportError("unavailable")
+        if self.fail_with:
+            raise self.fail_with.pop(0)
+
+    # --- reading back ---------------------------------------------------------------------------------------
+
+    @property
+    def posted(self) -> list[Sent]:
+        """Every message, in the order it was first sent."""
+        return list(self.messages.values())
+
+    def in_channel(self, channel: str) -> list[Sent]:
+        """The messages sent to ``channel``."""
+        return [m for m in self.messages.values() if m.channel == channel]
 
     def with_buttons(self) -> list[Sent]:
-        """The cards that asked for a click."""
-        return [p for p in self.posted if p.card.buttons]
+        """The messages that show buttons now."""
+        return [m for m in self.messages.values() if m.card.buttons]
 
-    def current(self, ref: MessageRef) -> Card:
-        """A card as it looks now, after its updates."""
-        card = next(p.card for p in self.posted if p.ref == ref)
-        for updated_ref, updated in self.updates:
-            if updated_ref == ref:
-                card = updated
-        return card
+    def titled(self, prefix: str) -> list[Sent]:
+        """The messages whose current title starts with ``prefix``."""
+        return [m for m in self.messages.values() if m.card.title.startswith(prefix)]
 
     # --- ChatChannels ---------------------------------------------------------------------------------------
 
@@ -90,10 +129,6 @@ class MemoryChat:
         """Change a channel's topic."""
         self.channels[channel].topic = topic
         self.channels[channel].topics.append(topic)
-
-    async def pin(self, ref: MessageRef) -> None:
-        """Keep the pin."""
-        self.pins.append(ref)
 
     async def archive(self, channel: str) -> None:
         """Mark the channel archived."""

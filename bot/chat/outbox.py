@@ -1,4 +1,9 @@
-"""The chat outbox: a durable, paced, coalescing queue in front of a chat platform.
+"""The chat outbox: a durable, paced, coalescing queue in front of one chat platform.
+
+There is one outbox per configured platform. Its rows are keyed by ``(platform, dedup key)`` (an approval card
+exists once on each surface, and is updated on each), and each platform's sender delivers only its own rows, so
+one platform being down or rate limited never holds another. The rows are written by that platform's
+:class:`bot.chat.surface.ChatSurface`, a subscriber of the event feed, and by commands answering in a channel.
 
 ``post`` returns a logical message reference at once (``o:<row id>``) and the sender delivers it later, so a
 card is never lost in a restart and a playbook never waits on Slack. Updates to one message coalesce: an
@@ -15,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -65,6 +70,10 @@ class Transport(Protocol):
         """Join a channel; False when the platform does not allow it."""
         ...
 
+    async def pin(self, channel: str, message_id: str) -> None:
+        """Pin a sent message (an incident's summary)."""
+        ...
+
 
 def card_to_dict(card: Card) -> dict[str, Any]:
     """The stored form of a card."""
@@ -108,8 +117,17 @@ class _Pace:
 class Outbox:
     """ChatOut for one platform, backed by the outbox table; :meth:`run` is its sender."""
 
-    def __init__(self, db: Database, transport: Transport, *, per_second: float = 1.0, clock: Any = utcnow) -> None:
+    def __init__(
+        self,
+        db: Database,
+        transport: Transport,
+        *,
+        per_second: float = 1.0,
+        clock: Any = utcnow,
+        settled: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
         self._db = db
+        self._settled = settled  # "has this platform's presenter seen every committed event?" (before draining)
         self._transport = transport
         self.platform = transport.platform
         self._interval = 1.0 / per_second
@@ -117,6 +135,10 @@ class Outbox:
         self._wake = asyncio.Event()
         self._paces: dict[str, _Pace] = {}
         self._joined: set[str] = set()
+
+    def wake(self) -> None:
+        """New rows are committed: the sender looks now instead of at its next due time."""
+        self._wake.set()
 
     # --- ChatOut ------------------------------------------------------------------------------------------
 
@@ -148,9 +170,15 @@ class Outbox:
         channel = self._transport.alerts_channel
 
         def job(conn: Any) -> int:
-            row_id = self._case_card_tx(conn, case_id, payload, now)
-            store.enqueue_update_tx(conn, row_id, payload, now)
-            return row_id
+            return store.show_tx(
+                conn,
+                platform=self.platform,
+                channel=channel,
+                dedup_key=case_card_key(case_id),
+                payload=payload,
+                now=now,
+                case_id=case_id,
+            )
 
         row_id = await self._db.write(job)
         self._wake.set()
@@ -194,12 +222,18 @@ class Outbox:
         """Wait until nothing is queued for ``channel`` (before archiving it); False if that took too long."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
+        if self._settled is not None and not await self._settled():
+            return False
         while await store.pending_in_channel(self._db.reader, self.platform, channel):
             if loop.time() >= deadline:
                 return False
             self._wake.set()
             await asyncio.sleep(0.1)
         return True
+
+    async def pending(self) -> int:
+        """How many of this platform's rows still wait to be sent."""
+        return await store.pending_count(self._db.reader, self.platform)
 
     async def resolve(self, ref: MessageRef) -> str | None:
         """The platform message id of a logical reference, once it is sent."""
@@ -225,7 +259,7 @@ class Outbox:
     async def deliver_due(self) -> float:
         """Send every row that may go now; return how long until the next one could."""
         moment = self._clock()
-        rows = await store.due(self._db.reader, format_time(moment))
+        rows = await store.due(self._db.reader, self.platform, format_time(moment))
         soonest = 5.0
         held: set[str] = set()
         for row in rows:
@@ -245,7 +279,7 @@ class Outbox:
                 held.add(row.channel)
             elif outcome == "later":
                 soonest = min(soonest, 0.05)  # joined or rescheduled: look again soon
-        next_at = await store.next_due_at(self._db.reader)
+        next_at = await store.next_due_at(self._db.reader, self.platform)
         if next_at is not None:
             # Rows already due but held (pacing, a parent not sent yet) are covered by the gaps above; only a
             # future due time can bring the next pass forward, so a paced channel does not make the sender spin.
@@ -284,12 +318,18 @@ class Outbox:
 
         def sent(conn: Any) -> None:
             current = store.payload_tx(conn, row.id)
-            store.mark_sent_tx(conn, row.id, ts, now)
+            # The row keeps what was actually sent, so "is this version new?" compares against the platform's copy.
+            store.mark_sent_tx(conn, row.id, ts, now, row.payload)
             if current is not None and current != row.payload and row.op != "ephemeral":
                 # A newer version arrived while this one was on its way: send it as an update.
                 store.enqueue_update_tx(conn, row.id if row.op == "post" else row.target or row.id, current, now)
 
         await self._db.write(sent)
+        if row.pin and ts is not None:
+            try:
+                await self._transport.pin(row.channel, ts)
+            except TransportError as err:  # the message is out; an unpinned summary is a cosmetic loss
+                logger.warning("Could not pin %s message %s in %s: %s", self.platform, ts, row.channel, err.code)
         return "sent"
 
     async def _handle(self, row: OutboxRow, err: TransportError) -> str:

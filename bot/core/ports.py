@@ -114,6 +114,19 @@ class ActionResult:
             "undo": dict(self.undo),
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ActionResult:
+        """Read :meth:`to_dict` output back (timeline events carry results in that form)."""
+        return cls(
+            connector=str(data.get("connector", "")),
+            action=str(data.get("action", "")),
+            target=str(data.get("target", "")),
+            outcome=ActionOutcome(data.get("outcome", "done")),
+            message=str(data.get("message") or ""),
+            reference=data.get("reference"),
+            undo=dict(data.get("undo") or {}),
+        )
+
 
 class ContainmentKind(StrEnum):
     """The reversible response capabilities, and the indicator kind each acts on."""
@@ -205,6 +218,15 @@ class Responders(Protocol):
 
 
 # --- chat, platform-neutral -------------------------------------------------------------------------------
+
+
+class ButtonAction(StrEnum):
+    """What a button does: every surface sends these back through the command router's one front door."""
+
+    APPROVE = "approval.approve"
+    DENY = "approval.deny"
+    UNDO = "action.undo"
+    OPEN_INCIDENT = "incident.open"
 
 
 class ButtonStyle(StrEnum):
@@ -343,7 +365,9 @@ class Reply:
 
 
 class ChatChannels(Protocol):
-    """Channel operations for incident channels (Slack: conversations.*, pins.*)."""
+    """Channel operations for incident channels (Slack: conversations.*); ``platform`` names whose channels."""
+
+    platform: str
 
     async def create_channel(self, name: str, *, topic: str, purpose: str, members: Sequence[str]) -> str:
         """Create a channel (a free name derived from ``name``), invite ``members``; return its id."""
@@ -351,10 +375,6 @@ class ChatChannels(Protocol):
 
     async def set_topic(self, channel: str, topic: str) -> None:
         """Change a channel's topic."""
-        ...
-
-    async def pin(self, ref: MessageRef) -> None:
-        """Pin a message."""
         ...
 
     async def archive(self, channel: str) -> None:

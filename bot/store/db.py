@@ -104,6 +104,11 @@ class Database:
         self._loop_task: asyncio.Task[None] | None = None
         self.batches = 0
         self.jobs = 0
+        self._committed: list[Callable[[], None]] = []
+
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (on the event loop, cheaply) after each committed batch: the feed's wake-up."""
+        self._committed.append(listener)
 
     async def open(self) -> None:
         """Create the file if needed, apply migrations, start the writer and open the reader."""
@@ -204,6 +209,9 @@ class Database:
                 logger.error("Database write failed for a batch of %d: %s", len(batch), err)  # noqa: TRY400
                 failure = StoreUnavailable("the database cannot be written right now")
                 outcomes = [(False, failure)] * len(batch)
+            else:
+                for listener in self._committed:
+                    listener()
             for pending, (ok, value) in zip(batch, outcomes, strict=True):
                 if pending.future.done():  # the awaiting request went away; its work is committed anyway
                     continue

@@ -29,16 +29,31 @@ class OutboxRow:
     next_at: str
     error: str | None
     ts: str | None
+    pin: bool = False
 
 
 _COLUMNS = (
-    "id, platform, op, channel, target, user_id, dedup_key, case_id, payload, status, attempts, next_at, error, ts"
+    "id, platform, op, channel, target, user_id, dedup_key, case_id, payload, status, attempts, next_at, error, ts, pin"
 )
 
 
 def _row(r: Any) -> OutboxRow:
     return OutboxRow(
-        r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], orjson.loads(r[8]), r[9], r[10], r[11], r[12], r[13]
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        r[5],
+        r[6],
+        r[7],
+        orjson.loads(r[8]),
+        r[9],
+        r[10],
+        r[11],
+        r[12],
+        r[13],
+        bool(r[14]),
     )
 
 
@@ -56,25 +71,73 @@ def enqueue_post_tx(
     dedup_key: str | None = None,
     case_id: int | None = None,
     parent: int | None = None,
+    pin: bool = False,
 ) -> int:
-    """Queue a new message; with a ``dedup_key`` already used, return the existing message's id instead."""
+    """Queue a new message; with a ``dedup_key`` this platform used already, return that message's id instead."""
     if dedup_key is not None:
-        found = conn.execute("SELECT id FROM outbox WHERE dedup_key = ?", (dedup_key,)).fetchone()
+        found = find_tx(conn, platform, dedup_key)
         if found is not None:
-            return int(found[0])
+            return found
     cursor = conn.execute(
-        "INSERT INTO outbox (platform, op, channel, target, dedup_key, case_id, payload, status, next_at, created_at)"
-        " VALUES (?, 'post', ?, ?, ?, ?, ?, 'pending', ?, ?)",
-        (platform, channel, parent, dedup_key, case_id, _dumps(payload), now, now),
+        "INSERT INTO outbox (platform, op, channel, target, dedup_key, case_id, payload, status, next_at, created_at,"
+        " pin) VALUES (?, 'post', ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+        (platform, channel, parent, dedup_key, case_id, _dumps(payload), now, now, int(pin)),
     )
     assert cursor.lastrowid is not None
     return cursor.lastrowid
 
 
+def find_tx(conn: sqlite3.Connection, platform: str, dedup_key: str) -> int | None:
+    """The post this platform made under ``dedup_key``, if any."""
+    found = conn.execute("SELECT id FROM outbox WHERE platform = ? AND dedup_key = ?", (platform, dedup_key)).fetchone()
+    return None if found is None else int(found[0])
+
+
+def show_tx(
+    conn: sqlite3.Connection,
+    *,
+    platform: str,
+    channel: str,
+    dedup_key: str,
+    payload: dict[str, Any],
+    now: str,
+    case_id: int | None = None,
+    parent: int | None = None,
+    pin: bool = False,
+) -> int:
+    """Post the message kept under ``dedup_key`` the first time, and update that one message ever after."""
+    found = find_tx(conn, platform, dedup_key)
+    if found is None:
+        return enqueue_post_tx(
+            conn,
+            platform=platform,
+            channel=channel,
+            payload=payload,
+            now=now,
+            dedup_key=dedup_key,
+            case_id=case_id,
+            parent=parent,
+            pin=pin,
+        )
+    enqueue_update_tx(conn, found, payload, now)
+    return found
+
+
 def enqueue_update_tx(conn: sqlite3.Connection, message_id: int, payload: dict[str, Any], now: str) -> None:
-    """Change a message: rewrite it while unsent, else queue (or replace the queued) update."""
+    """Change a message: rewrite it while unsent, else queue (or replace the queued) update.
+
+    A version equal to the newest one already queued or sent changes nothing, so re-presenting an unchanged card
+    (a replayed event, an event that does not show on the card) costs no platform call.
+    """
     post = conn.execute("SELECT status, platform, channel, case_id FROM outbox WHERE id = ?", (message_id,)).fetchone()
     if post is None:
+        return
+    newest = conn.execute(
+        "SELECT payload FROM outbox WHERE (id = ? OR (op = 'update' AND target = ?)) AND status != 'failed'"
+        " ORDER BY id DESC LIMIT 1",
+        (message_id, message_id),
+    ).fetchone()
+    if newest is not None and orjson.loads(newest[0]) == payload:
         return
     if post[0] == "pending":
         conn.execute("UPDATE outbox SET payload = ? WHERE id = ?", (_dumps(payload), message_id))
@@ -104,10 +167,13 @@ def enqueue_ephemeral_tx(
     return cursor.lastrowid
 
 
-async def due(db: Reader, now: str, *, limit: int = 100) -> list[OutboxRow]:
-    """Pending rows whose time has come, oldest first."""
-    query = f"SELECT {_COLUMNS} FROM outbox WHERE status = 'pending' AND next_at <= ? ORDER BY id LIMIT ?"  # noqa: S608
-    async with db.execute(query, (now, limit)) as cursor:
+async def due(db: Reader, platform: str, now: str, *, limit: int = 100) -> list[OutboxRow]:
+    """A platform's pending rows whose time has come, oldest first."""
+    query = (
+        f"SELECT {_COLUMNS} FROM outbox WHERE platform = ? AND status = 'pending' AND next_at <= ?"  # noqa: S608
+        " ORDER BY id LIMIT ?"
+    )
+    async with db.execute(query, (platform, now, limit)) as cursor:
         return [_row(r) for r in await cursor.fetchall()]
 
 
@@ -118,9 +184,10 @@ async def get(db: Reader, message_id: int) -> OutboxRow | None:
     return None if row is None else _row(row)
 
 
-async def next_due_at(db: Reader) -> str | None:
-    """When the next pending row is due."""
-    async with db.execute("SELECT min(next_at) FROM outbox WHERE status = 'pending'") as cursor:
+async def next_due_at(db: Reader, platform: str) -> str | None:
+    """When a platform's next pending row is due."""
+    query = "SELECT min(next_at) FROM outbox WHERE platform = ? AND status = 'pending'"
+    async with db.execute(query, (platform,)) as cursor:
         row = await cursor.fetchone()
     return None if row is None else row[0]
 
@@ -131,11 +198,14 @@ def payload_tx(conn: sqlite3.Connection, row_id: int) -> dict[str, Any] | None:
     return None if row is None else dict(orjson.loads(row[0]))
 
 
-def mark_sent_tx(conn: sqlite3.Connection, row_id: int, ts: str | None, now: str) -> None:
-    """Record a successful send (and the message id of a post)."""
+def mark_sent_tx(
+    conn: sqlite3.Connection, row_id: int, ts: str | None, now: str, payload: dict[str, Any] | None = None
+) -> None:
+    """Record a successful send (the message id of a post, and the version that went out when given)."""
     conn.execute(
-        "UPDATE outbox SET status = 'sent', ts = coalesce(?, ts), sent_at = ?, error = NULL WHERE id = ?",
-        (ts, now, row_id),
+        "UPDATE outbox SET status = 'sent', ts = coalesce(?, ts), sent_at = ?, error = NULL,"
+        " payload = coalesce(?, payload) WHERE id = ?",
+        (ts, now, None if payload is None else _dumps(payload), row_id),
     )
 
 
@@ -173,5 +243,13 @@ async def pending_in_channel(db: Reader, platform: str, channel: str) -> int:
     """How many rows still wait to go to ``channel``."""
     query = "SELECT count(*) FROM outbox WHERE status = 'pending' AND platform = ? AND channel = ?"
     async with db.execute(query, (platform, channel)) as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def pending_count(db: Reader, platform: str) -> int:
+    """How many rows still wait to go out on ``platform``."""
+    query = "SELECT count(*) FROM outbox WHERE status = 'pending' AND platform = ?"
+    async with db.execute(query, (platform,)) as cursor:
         row = await cursor.fetchone()
     return int(row[0]) if row else 0

@@ -29,9 +29,6 @@ from playbooks.engine.registry import ActionCall, ActionRegistry, ActionSpec
 
 logger = logging.getLogger(__name__)
 
-_UNDONE = (ActionOutcome.DONE, ActionOutcome.SIMULATED)
-"""Outcomes that changed something (or pretended to), so an Undo makes sense; ``already`` changed nothing."""
-
 
 class ActionService:
     """Performs registered actions exactly once per step, and undoes them."""
@@ -86,13 +83,13 @@ class ActionService:
                 try:
                     result = await spec.handler(connector, ActionCall(target, reason, action_key))
                 except ConnectorError as err:
-                    await self._finish(run, action_key, "failed", {"error": str(err)}, None, None, reversible=False)
+                    await self._finish(run, action_key, "failed", {"error": str(err)}, None, None)
                     continue  # the stored failure now goes to the resolution below
                 except Exception as err:  # noqa: BLE001 - an unexpected failure is still a failure a person resolves
                     error_id = secrets.token_hex(4)
                     logger.exception("Action %s on %s failed unexpectedly (error %s)", spec.key, target, error_id)
                     error = f"internal error (id {error_id}): {err.__class__.__name__}"
-                    await self._finish(run, action_key, "failed", {"error": error}, None, None, reversible=False)
+                    await self._finish(run, action_key, "failed", {"error": error}, None, None)
                     continue
                 undoable = spec.inverse is not None
                 revert_at = None
@@ -105,7 +102,7 @@ class ActionService:
                     result.to_dict(),
                     dict(result.undo) or {},
                     revert_at,
-                    reversible=undoable and result.outcome in _UNDONE,
+                    reversible=undoable,
                 )
                 return {
                     "outcome": str(result.outcome),
@@ -159,7 +156,7 @@ class ActionService:
         undo: dict[str, Any] | None,
         revert_at: str | None,
         *,
-        reversible: bool,
+        reversible: bool = False,
     ) -> int:
         now = self.services.now()
 
@@ -176,9 +173,9 @@ class ActionService:
                     "status": status,
                     "result": result,
                     "revert_at": revert_at,
+                    # Whether the action has a registered inverse; chat offers Undo when it also changed something.
+                    "reversible": reversible,
                 }
-                if status == "done":
-                    data["reversible"] = reversible  # whether chat offers Undo on the result card
                 append_event_tx(
                     conn, run.case_id, "action_finished" if status == "done" else "action_failed", ACTOR, data, now
                 )

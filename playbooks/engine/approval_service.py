@@ -14,13 +14,12 @@ from functools import partial
 from typing import Any
 
 from bot.core.models import format_time
-from bot.core.ports import ButtonClicked
+from bot.core.ports import ButtonAction, ButtonClicked
 from bot.store import approvals as approvals_store
 from bot.store.approvals import ApprovalRow
 from bot.store.cases import append_event_tx
 from bot.store.runs import RunRow
 from playbooks.engine.approvals import escalation_level, first_reminder, may_decide, next_reminder, policy_dict
-from playbooks.engine.cards import APPROVE, DENY, UNDO
 from playbooks.engine.context import ACTOR, Reply, Services
 from playbooks.engine.models import Approval
 
@@ -104,10 +103,10 @@ class ApprovalService:
             ident = int(event.value)
         except ValueError:
             return Reply("That button is not valid any more.")
-        if event.action in (APPROVE, DENY):
-            decision = "approve" if event.action == APPROVE else "deny"
+        if event.action in (ButtonAction.APPROVE, ButtonAction.DENY):
+            decision = "approve" if event.action == ButtonAction.APPROVE else "deny"
             return await self.vote(ident, event.user, decision, event.reason)
-        if event.action == UNDO:
+        if event.action == ButtonAction.UNDO:
             return await self._undo(ident, event.user)
         return Reply("Unknown button.")
 

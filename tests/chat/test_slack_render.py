@@ -19,9 +19,11 @@ from bot.chat.slack.render import (
     reason_from_view,
     render,
 )
-from bot.core.ports import Button, ButtonStyle, Card
+from bot.core.ports import Button, ButtonAction, ButtonStyle, Card
+from bot.presenters import approval_card
 from bot.store.approvals import ApprovalRow
-from playbooks.engine.cards import APPROVE, DENY, UNDO, approval_card
+
+APPROVE, DENY, UNDO = ButtonAction.APPROVE, ButtonAction.DENY, ButtonAction.UNDO
 
 NASTY = "<!channel> <@U123> <http://evil.example|click> <#C999> <!here> <!subteam^S1> &lt;!everyone&gt;"
 RAW_PAYLOADS = ("<!channel>", "<@U123>", "<http://evil.example|click>", "<#C999>", "<!here>", "<!subteam^S1>")

@@ -17,11 +17,11 @@ from bot.store import approvals as approvals_store
 from commands import CommandRouter, Services
 from playbooks.engine.approvals import Access
 from tests.factories import make_alert
-from tests.playbooks.conftest import Env, build, malicious_ip_alert
+from tests.playbooks.conftest import ALERTS_CHANNEL, Env, build, malicious_ip_alert
 
 ROLES = {"responder": ["R1", "R2"], "lead": ["L1"], "viewer": ["V1"]}
 ON_CALL = ["R2", "L1"]
-ALERTS = "C-ALERTS"
+ALERTS = ALERTS_CHANNEL
 BOT = "UBOT"
 
 
@@ -52,6 +52,10 @@ class Soar:
         assert outcome.case_id is not None
         return outcome.case_id
 
+    async def shown(self) -> MemoryChat:
+        """What the chat surface shows once every committed event is presented and delivered."""
+        return await self.env.shown()
+
     async def timeline(self, case_id: int) -> list[TimelineEvent]:
         return await self.env.cases.timeline(case_id)
 
@@ -71,7 +75,7 @@ def make_router(env: Env, **overrides: object) -> CommandRouter:
         "enrichment": env.engine.enrichment,
         "engine": env.engine,
         "access": Access(ROLES),
-        "chat": env.chat,
+        "chat": env.surface.outbox,
         "channels": env.chat,
         "db": env.db,
         "classify": classify,
@@ -95,5 +99,4 @@ async def soar(tmp_path: Path) -> AsyncIterator[Soar]:
 
     built.router.services.case_for_thread = case_for_thread
     yield built
-    await env.engine.aclose()
-    await env.db.close()
+    await env.aclose()

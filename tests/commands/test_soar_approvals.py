@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from bot.core.ports import ButtonAction as cards
 from bot.core.ports import ButtonClicked, ButtonStyle
-from playbooks.engine import cards
 from tests.commands.conftest import Soar
 from tests.playbooks.conftest import BAD_IP
 

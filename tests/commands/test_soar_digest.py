@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.core.models import Severity
+from bot.core.ports import ButtonAction as cards
 from bot.core.ports import ButtonClicked
-from playbooks.engine import cards
 from tests.commands.conftest import Soar
 from tests.playbooks.conftest import BAD_IP
 
@@ -71,8 +71,7 @@ async def test_share_posts_the_digest_in_the_channel(soar: Soar) -> None:
     await soar.case()
     reply = await soar.run("R1", "digest --share", channel="C-SOC")
     assert reply.text == "Digest posted in this channel."
-    [sent] = soar.chat.posted
-    assert sent.destination == "C-SOC"
+    [sent] = (await soar.shown()).in_channel("C-SOC")
     assert sent.card.title == "Digest: all open cases"
     assert sent.card.footer.endswith("· shared by R1")
 
@@ -81,7 +80,7 @@ async def test_share_without_a_chat_platform_answers_privately(soar: Soar) -> No
     soar.router.services.chat = None
     reply = await soar.run("R1", "digest --share")
     assert "only you see this" in reply.text
-    assert reply.card is not None and soar.chat.posted == []
+    assert reply.card is not None and (await soar.shown()).in_channel("C-SOC") == []
 
 
 async def test_digest_takes_no_arguments(soar: Soar) -> None:

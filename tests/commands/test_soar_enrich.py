@@ -19,14 +19,13 @@ async def test_enrich_answers_privately_with_the_evidence(soar: Soar) -> None:
     assert reply.card.severity == "high"
     assert reply.text == f"Enriched 2 indicator(s): {BAD_IP} malicious."
     assert soar.env.intel.asked == [BAD_IP, "evil.example.com"]
-    assert soar.chat.posted == []
+    assert (await soar.shown()).posted == []
 
 
 async def test_share_posts_the_card_in_the_channel(soar: Soar) -> None:
     reply = await soar.run("R1", f"enrich --share {BAD_IP}", channel="C-SOC")
     assert reply.text == "Shared the enrichment of 1 indicator(s) in this channel."
-    [sent] = soar.chat.posted
-    assert sent.destination == "C-SOC"
+    [sent] = (await soar.shown()).in_channel("C-SOC")
     assert f"ip {BAD_IP}: malicious" in sent.card.text
     assert sent.card.footer == "Sources: intel · shared by R1"
 

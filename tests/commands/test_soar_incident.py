@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 import pytest
 
-from bot.chat.memory import MemoryChannel, MemoryChat
+from bot.chat.memory import MemoryChannel, MemoryChat, Sent
 from bot.core.errors import ConnectorUnavailable
 from bot.core.models import CaseStatus, Severity
-from bot.core.ports import ButtonClicked, Card, MessageRef
+from bot.core.ports import ButtonClicked
 from bot.incidents import Incident, channel_name
 from tests.commands.conftest import ALERTS, ON_CALL, Soar, make_router
 
@@ -26,9 +26,10 @@ async def declare(soar: Soar, text: str, user: str = "R1") -> tuple[Incident, Me
     return incident, platform.channels[channel_id]
 
 
-def summary_now(soar: Soar, incident: Incident) -> Card:
-    assert incident.summary is not None
-    return soar.chat.current(incident.summary)
+async def summary_now(soar: Soar, incident: Incident) -> Sent:
+    assert incident.channel is not None
+    [summary] = (await soar.shown()).in_channel(incident.channel)
+    return summary
 
 
 async def test_declare_opens_a_case_and_a_channel_with_a_pinned_summary(soar: Soar) -> None:
@@ -46,13 +47,14 @@ async def test_declare_opens_a_case_and_a_channel_with_a_pinned_summary(soar: So
     assert channel.topic == f"Case #{case.id} · critical · declared by R1"
     assert channel.purpose == f"Incident for case #{case.id}: SSH brute force on bastion"
 
-    [summary] = [p for p in soar.chat.posted if p.destination == channel.id]
-    assert soar.chat.pins == [summary.ref]
-    assert incident.summary == summary.ref
+    chat = await soar.shown()
+    [summary] = chat.in_channel(channel.id)
+    assert chat.pins == [(channel.id, summary.id)]
     assert summary.card.title == "Incident: SSH brute force on bastion"
     assert ("Severity", "critical") in summary.card.fields
     assert ("Incident", "active") in summary.card.fields
-    [announcement] = [p for p in soar.chat.posted if p.destination == ALERTS]
+    [announcement] = chat.titled("Incident declared")
+    assert announcement.channel == ALERTS and announcement.thread is None
     assert channel.id in announcement.card.text
 
     events = await soar.timeline(case.id)
@@ -66,6 +68,7 @@ async def test_declare_opens_a_case_and_a_channel_with_a_pinned_summary(soar: So
         "channel_name": channel.name,
         "severity": "critical",
         "members": ["R1", *ON_CALL],
+        "platform": "memory",
     }
     await soar.verified(case.id)
 
@@ -118,14 +121,15 @@ def test_channel_names_are_slugs_of_at_most_80_characters() -> None:
 
 async def test_status_updates_the_timeline_the_pinned_summary_and_the_topic(soar: Soar) -> None:
     incident, channel = await declare(soar, "Outage")
+    await soar.shown()  # the summary is out, so the status must reach it as an edit
     reply = await soar.run("R2", "incident status  host isolated,\ncollecting logs", channel=channel.id)
     assert reply.text == f"Status of the incident for case {incident.case_id} updated."
     [event] = [e for e in await soar.timeline(incident.case_id) if e.type == "incident_status"]
     assert event.actor == "R2"
     assert event.data == {"text": "host isolated,\ncollecting logs", "channel": channel.id}
-    assert incident.summary is not None
-    assert soar.chat.updates[-1][0] == incident.summary
-    assert summary_now(soar, incident).text == "host isolated,\ncollecting logs"
+    summary = await summary_now(soar, incident)
+    assert len(summary.versions) >= 2  # posted, then updated in place
+    assert summary.card.text == "host isolated,\ncollecting logs"
     assert channel.topic == f"Case #{incident.case_id} · high · host isolated, collecting logs"
     await soar.verified(incident.case_id)
 
@@ -136,7 +140,7 @@ async def test_status_elsewhere_needs_a_case(soar: Soar) -> None:
     assert "Run `incident status` in an incident channel, or add `--case ID`" in reply.text
     by_case = await soar.run("R1", f"incident status --case {incident.case_id} all quiet")
     assert by_case.text.startswith("Status of the incident")
-    assert summary_now(soar, incident).text == "all quiet"
+    assert (await summary_now(soar, incident)).card.text == "all quiet"
 
 
 async def test_status_needs_text_and_an_incident(soar: Soar) -> None:
@@ -154,7 +158,7 @@ async def test_role_assignment_shows_on_the_summary(soar: Soar) -> None:
     assert reply.text == f"U900 is now commander of the incident for case {incident.case_id}."
     handover = await soar.run("R1", "incident role commander <@U901>", channel=channel.id)
     assert handover.text.endswith("(was U900).")
-    assert ("Commander", "U901") in summary_now(soar, incident).fields
+    assert ("Commander", "U901") in (await summary_now(soar, incident)).card.fields
     roles = [e.data for e in await soar.timeline(incident.case_id) if e.type == "incident_role_assigned"]
     assert [(r["role"], r["user"], r["previous"]) for r in roles] == [
         ("commander", "U900", None),
@@ -191,7 +195,7 @@ async def test_resolve_closes_the_case_and_archives_the_channel(soar: Soar) -> N
     events = await soar.timeline(incident.case_id)
     assert [e.type for e in events][-3:] == ["incident_resolved", "status_changed", "incident_channel_archived"]
     assert events[-2].data == {"from": "triage", "to": "closed", "reason": "incident resolved"}
-    summary = summary_now(soar, incident)
+    summary = (await summary_now(soar, incident)).card
     assert ("Incident", "resolved") in summary.fields
     assert ("Case", f"#{case.id} (closed)") in summary.fields
 
@@ -290,24 +294,18 @@ async def test_a_failed_channel_creation_can_be_retried(soar: Soar) -> None:
 
 
 class BrokenPlatform(MemoryChat):
-    """Creates channels, but every later channel call and every update fails."""
+    """Creates channels, but every later channel call fails."""
 
     async def set_topic(self, channel: str, topic: str) -> None:
-        raise RuntimeError("platform down")
-
-    async def pin(self, ref: MessageRef) -> None:
         raise RuntimeError("platform down")
 
     async def archive(self, channel: str) -> None:
         raise RuntimeError("platform down")
 
-    async def update(self, ref: MessageRef, card: Card) -> None:
-        raise RuntimeError("platform down")
-
 
 async def test_platform_failures_after_the_fact_do_not_undo_the_record(soar: Soar) -> None:
     broken = BrokenPlatform()
-    soar.router = make_router(soar.env, chat=broken, channels=broken)
+    soar.router = make_router(soar.env, channels=broken)
     incident, channel = await declare(soar, "Outage")
     assert broken.pins == []
     assert (await soar.run("R1", "incident status contained", channel=channel.id)).text.startswith("Status of")

@@ -12,9 +12,12 @@ import pytest
 
 from bot.cases import CaseService, IngestOutcome
 from bot.chat.memory import MemoryChat
+from bot.chat.surface import ChatSurface, open_surface
 from bot.core.models import Alert, Observable, ObservableKind, Severity
 from bot.core.ports import ContainmentKind, Verdict, VerdictLevel
 from bot.enrichment import EnrichmentService
+from bot.feed import EventFeed
+from bot.incidents import IncidentService
 from bot.store import approvals as approvals_store
 from bot.store.approvals import ApprovalRow
 from bot.store.db import Database
@@ -27,6 +30,7 @@ from tests.fakes.intel import RecordingLookup
 from tests.fakes.responders import RecordingContainment, Responders
 
 BAD_IP = "203.0.113.66"
+ALERTS_CHANNEL = "C-ALERTS"
 RESPONDERS = [f"U{n:03d}" for n in range(60)]
 
 
@@ -51,6 +55,22 @@ class Env:
     intel: RecordingLookup
     clock: Clock
     path: Path
+    feed: EventFeed
+    surface: ChatSurface
+
+    async def shown(self) -> MemoryChat:
+        """Let the chat surface present every committed event and deliver it; return what the surface shows."""
+        assert await self.feed.settled()
+        for _ in range(50):  # a few passes: thread roots go out before their replies
+            await self.surface.outbox.deliver_due()
+            if not await self.surface.outbox.pending():
+                break
+        return self.chat
+
+    async def aclose(self) -> None:
+        await self.engine.aclose()
+        await self.feed.aclose()
+        await self.db.close()
 
     @property
     def firewall(self) -> RecordingContainment:
@@ -107,7 +127,11 @@ async def build(
     intel = intel or RecordingLookup(
         "intel", answers={BAD_IP: Verdict("intel", VerdictLevel.MALICIOUS, 95, summary="known C2")}
     )
-    chat = MemoryChat()
+    chat = MemoryChat(alerts_channel=ALERTS_CHANNEL)
+    feed = EventFeed(db, clock=clock)
+    surface = open_surface(
+        chat, db=db, feed=feed, cases=cases, incidents=IncidentService(db, cases), per_second=1000, clock=clock
+    )
     responders = responders or Responders()
     engine = Engine(
         db=db,
@@ -122,16 +146,16 @@ async def build(
         actions=actions,
         steps=steps,
     )
+    await feed.start()
     await engine.start()
-    return Env(db, cases, engine, chat, responders, intel, clock, path)
+    return Env(db, cases, engine, chat, responders, intel, clock, path, feed, surface)
 
 
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[Env]:
     built = await build(tmp_path)
     yield built
-    await built.engine.aclose()
-    await built.db.close()
+    await built.aclose()
 
 
 def ip(value: str) -> Observable:

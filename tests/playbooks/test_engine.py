@@ -7,9 +7,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.core.models import CaseStatus
+from bot.core.ports import ButtonAction as cards
 from bot.core.ports import ButtonClicked
 from bot.store import runs as runs_store
-from playbooks.engine import cards
 from playbooks.engine.approvals import Guardrails
 from tests.playbooks.conftest import BAD_IP, RESPONDERS, Env, build, malicious_ip_alert, only, playbook
 
@@ -389,7 +389,7 @@ async def test_create_incident_opens_a_channel_when_chat_can(tmp_path: Path) -> 
 
     env = await build(tmp_path, playbooks=playbook(INCIDENT))
     try:
-        env.engine.incidents = IncidentService(env.db, env.cases, chat=env.chat, channels=env.chat)
+        env.engine.incidents = IncidentService(env.db, env.cases, channels=env.chat)
         outcome = await env.alert()
         [channel] = env.chat.channels.values()
         assert "ssh-brute-force" in channel.name

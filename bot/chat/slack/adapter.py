@@ -9,7 +9,6 @@ operations for incidents go straight to the Web API.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import secrets
@@ -22,7 +21,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.chat.outbox import Outbox, TransportError
+from bot.chat.outbox import TransportError
 from bot.chat.slack.render import deny_modal, ephemeral, neutral_action, reason_from_view, render
 from bot.core.ports import (
     ButtonClicked,
@@ -119,6 +118,16 @@ class SlackTransport:
         except (OSError, TimeoutError) as err:
             raise TransportError(err.__class__.__name__) from err
 
+    async def pin(self, channel: str, message_id: str) -> None:
+        """pins.add (already pinned is fine: a retried send may pin twice)."""
+        try:
+            await self.client.pins_add(channel=channel, timestamp=message_id)
+        except SlackApiError as err:
+            if err.response.get("error") != "already_pinned":
+                raise _slack_error(err) from err
+        except (OSError, TimeoutError) as err:
+            raise TransportError(err.__class__.__name__) from err
+
     async def join(self, channel: str) -> bool:
         """conversations.join (public channels only)."""
         try:
@@ -133,12 +142,20 @@ class SlackTransport:
 
 
 class SlackChannels:
-    """ChatChannels on Slack: incident channels, topics, pins, archiving."""
+    """ChatChannels on Slack: incident channels, topics, archiving."""
 
-    def __init__(self, client: AsyncWebClient, outbox: Outbox, *, bot_user: Callable[[], str | None]) -> None:
+    platform = "slack"
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        bot_user: Callable[[], str | None],
+        drained: Callable[[str], Awaitable[bool]],
+    ) -> None:
         self.client = client
-        self.outbox = outbox
         self._bot_user = bot_user
+        self._drained = drained  # "has everything queued for this channel been sent?" (the outbox knows)
 
     async def create_channel(self, name: str, *, topic: str, purpose: str, members: Sequence[str]) -> str:
         """Create a channel under ``name`` (or ``name-2``… when taken), invite members, set topic and purpose."""
@@ -176,25 +193,9 @@ class SlackChannels:
         except SlackApiError as err:
             raise _slack_error(err) from err
 
-    async def pin(self, ref: MessageRef) -> None:
-        """pins.add, once the message has been delivered by the outbox."""
-        for _ in range(100):  # the outbox sends within seconds; give up quietly after ~10 s
-            ts = await self.outbox.resolve(ref)
-            if ts:
-                break
-            await asyncio.sleep(0.1)
-        else:
-            logger.warning("Not pinning %s: it was not delivered in time", ref.id)
-            return
-        try:
-            await self.client.pins_add(channel=ref.conversation, timestamp=ts)
-        except SlackApiError as err:
-            if err.response.get("error") != "already_pinned":
-                raise _slack_error(err) from err
-
     async def archive(self, channel: str) -> None:
         """conversations.archive, after the channel's queued messages (e.g. the final summary) have gone out."""
-        if not await self.outbox.drained(channel):
+        if not await self._drained(channel):
             logger.warning("Archiving %s with messages still queued for it", channel)
         try:
             await self.client.conversations_archive(channel=channel)

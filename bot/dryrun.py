@@ -3,6 +3,8 @@
 Everything happens in a throwaway database; responders are the simulated ones (they record, never call out);
 intelligence is offline only, optionally overridden per indicator (``--verdict 203.0.113.5=malicious``) to
 exercise the gates. Pending approvals are answered with ``answer`` by as many distinct approvers as needed.
+The cards are what a chat surface would show: the run's events go through the same feed, presenters and outbox
+as in ``soarbot run``, delivered to the neutral in-memory surface. This is wiring, so it lives beside the app.
 """
 
 from __future__ import annotations
@@ -14,9 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from bot.cases import CaseService
+from bot.chat.memory import MemoryChat, Sent
+from bot.chat.surface import ChatSurface, open_surface
 from bot.core.models import Alert, Observable, ObservableKind
 from bot.core.ports import IntelLookup, Responders, Verdict, VerdictLevel
 from bot.enrichment import EnrichmentService
+from bot.feed import EventFeed
+from bot.incidents import IncidentService
 from bot.store import approvals as approvals_store
 from bot.store import runs as runs_store
 from bot.store.approvals import ApprovalRow
@@ -27,22 +33,6 @@ from playbooks.engine.models import Approval, Step
 from playbooks.engine.runner import Engine, alert_context, mismatches
 
 REQUESTER = "dry-run"
-CHAT_EVENTS = frozenset(
-    {
-        "approval_requested",
-        "vote_recorded",
-        "approval_decided",
-        "approval_expired",
-        "approval_reminder",
-        "approval_escalated",
-        "action_finished",
-        "action_failed",
-        "action_reverted",
-        "playbook_finished",
-        "notified",
-    }
-)
-"""Timeline events the chat outbox turns into cards (or card updates): what people would have seen."""
 APPROVERS = tuple(f"dry-run-approver-{n}" for n in range(1, 11))
 
 
@@ -80,6 +70,7 @@ class DryRun:
     error: str | None = None
     steps: list[tuple[str, str, Any]] = field(default_factory=list)
     approvals: list[ApprovalRow] = field(default_factory=list)
+    cards: list[Sent] = field(default_factory=list)
     timeline: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -104,13 +95,17 @@ class DryRun:
                 }
                 for a in self.approvals
             ],
-            "chat": [{"event": kind, "data": data} for kind, data in self.chat()],
+            "cards": [
+                {
+                    "to": c.channel + (" (thread)" if c.thread else ""),
+                    "title": c.card.title,
+                    "text": c.card.text,
+                    "buttons": [b.label for b in c.card.buttons],
+                }
+                for c in self.cards
+            ],
             "actions": [data for kind, data in self.timeline if kind in ("action_finished", "action_failed")],
         }
-
-    def chat(self) -> list[tuple[str, dict[str, Any]]]:
-        """The events chat would have shown, in order (the engine posts nothing itself)."""
-        return [(kind, data) for kind, data in self.timeline if kind in CHAT_EVENTS]
 
 
 async def dry_run(
@@ -122,7 +117,7 @@ async def dry_run(
     answer: str = "approve",
     verdicts: Mapping[str, VerdictLevel] | None = None,
 ) -> list[DryRun]:
-    """Run ``loaded`` on each alert in a throwaway store; report steps, approvals, actions and chat events."""
+    """Run ``loaded`` on each alert in a throwaway store; report steps, cards, approvals and actions."""
     reports = []
     intel = [*lookups, ForcedVerdicts(verdicts)] if verdicts else list(lookups)
     with tempfile.TemporaryDirectory(prefix="soarbot-dry-run-") as folder:
@@ -130,6 +125,10 @@ async def dry_run(
         await db.open()
         try:
             cases = CaseService(db)
+            chat = MemoryChat()
+            feed = EventFeed(db)
+            incidents = IncidentService(db, cases)
+            surface = open_surface(chat, db=db, feed=feed, cases=cases, incidents=incidents, per_second=1000)
             roles = sorted({r for s in loaded.playbook.all_steps() for r in _roles(s)} | {"responder"})
             engine = Engine(
                 db=db,
@@ -137,18 +136,22 @@ async def dry_run(
                 enrichment=EnrichmentService(intel, db),
                 responders=responders,
                 playbooks=[loaded],
+                incidents=incidents,
                 access=Access({role: list(APPROVERS) for role in roles}),
                 tick_every=3600,
             )
+            await feed.start()
             for alert in alerts:
-                reports.append(await _one(engine, cases, db, loaded, alert, answer))
+                reports.append(await _one(engine, cases, db, (chat, feed, surface), loaded, alert, answer))
             await engine.aclose()
+            await feed.aclose()
         finally:
             await db.close()
     return reports
 
 
 def _roles(step: Step) -> list[str]:
+    # Step kinds come from a registry, so read the kind's args: an approval step, or any args with approval.
     args = step.args
     policy = args if isinstance(args, Approval) else getattr(args, "approval", None)
     if not isinstance(policy, Approval):
@@ -160,6 +163,7 @@ async def _one(
     engine: Engine,
     cases: CaseService,
     db: Database,
+    shown: tuple[MemoryChat, EventFeed, ChatSurface],
     loaded: LoadedPlaybook,
     alert: Alert,
     answer: str,
@@ -170,6 +174,8 @@ async def _one(
     report = DryRun(alert=alert.title, matched=not reasons, reasons=reasons)
     if reasons:
         return report
+    chat, feed, surface = shown
+    first_card = len(chat.posted)
     [run_id] = await engine.trigger(alert, outcome, requester=REQUESTER)
     for _ in range(100):  # answer every request the run makes, until it stops asking
         waiting = await approvals_store.pending(db.reader)
@@ -193,6 +199,12 @@ async def _one(
         ((key, row.status, row.result) for key, row in stored.items() if "#" not in key), key=lambda s: position(s[0])
     )
     report.approvals = await approvals_store.for_run(db.reader, run_id)
+    await feed.settled()
+    for _ in range(100):  # deliver what the surface queued (a few passes: thread roots go before replies)
+        await surface.outbox.deliver_due()
+        if not await surface.outbox.pending():
+            break
+    report.cards = chat.posted[first_card:]
     if outcome.case_id is not None:
         report.timeline = [(e.type, dict(e.data)) for e in await cases.timeline(outcome.case_id)]
     return report

@@ -1,0 +1,303 @@
+"""A chat surface: one platform's subscriber of the event feed, turning case events into outbox rows.
+
+The core emits nothing but committed case events (``bot.feed``). For each configured platform, a
+:class:`ChatSurface` reads them from its own cursor, asks the read models for the current state, has
+``bot.presenters`` build the neutral cards, and writes them into that platform's outbox in the same transaction
+that moves its cursor. So a card is queued exactly once per platform, even across a crash, and a platform that is
+down only delays its own rows.
+
+What each event shows:
+
+- any change to a case (opened, alert added, enriched, status, severity, assignee, tags, incident): the case's
+  one card in the alerts channel, posted once and updated in place;
+- ``approval_requested`` / ``vote_recorded`` / ``approval_decided`` / ``approval_expired``: the approval card in
+  the case card's thread, posted once and updated on every vote and decision;
+- ``action_finished`` (done) and ``action_reverted``: the action result (with Undo where it can be undone);
+- ``playbook_finished`` (failed), ``approval_reminder`` / ``approval_escalated``, ``notified``: a message each;
+- ``incident_declared``: the incident channel's pinned summary (on the platform that opened the channel) and an
+  announcement in the alerts channel; later incident and case changes update the summary.
+
+Cards are rendered from the state at the time they are presented, not from the event alone: a replayed or late
+event shows the current truth, and an unchanged card costs no platform call (the outbox drops equal versions).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from bot.cases import CaseService
+from bot.chat.outbox import Outbox, Transport, card_to_dict, case_card_key
+from bot.core.errors import NotFound
+from bot.core.models import format_time, utcnow
+from bot.core.ports import ActionResult, Card
+from bot.feed import EventFeed
+from bot.incidents import IncidentService, Overview
+from bot.presenters import (
+    action_card,
+    approval_card,
+    case_card,
+    failure_card,
+    incident_announcement,
+    notice_card,
+    reminder_card,
+    summary_card,
+)
+from bot.store import outbox as store
+from bot.store.db import Database
+from bot.store.feed import FeedEvent
+
+DEFAULT_PLATFORM = "slack"  # a bare channel in a playbook's `notify.to` means Slack, as it did before
+
+# Events that change what the case card shows; the rest (votes, chat messages, deliveries) leave it as it is.
+CARD_EVENTS = frozenset(
+    {
+        "case_opened",
+        "alert_added",
+        "alert_resolved",
+        "case_split",
+        "indicators_enriched",
+        "techniques_identified",
+        "status_changed",
+        "severity_changed",
+        "assigned",
+        "tagged",
+        "note_added",
+        "incident_declared",
+        "incident_resolved",
+    }
+)
+APPROVAL_EVENTS = frozenset({"approval_requested", "vote_recorded", "approval_decided", "approval_expired"})
+SUMMARY_EVENTS = frozenset(
+    {"incident_status", "incident_role_assigned", "incident_resolved", "status_changed", "severity_changed"}
+)
+
+
+def approval_key(approval_id: int) -> str:
+    """The outbox key of an approval's one card."""
+    return f"approval:{approval_id}"
+
+
+def summary_key(case_id: int) -> str:
+    """The outbox key of an incident's pinned summary."""
+    return f"incident:{case_id}:summary"
+
+
+@dataclass(frozen=True, slots=True)
+class _Show:
+    """One card to queue: posted under ``key`` once (``update`` = updated in place ever after)."""
+
+    key: str
+    card: Card
+    channel: str
+    case_id: int | None
+    in_thread: bool = False
+    pin: bool = False
+    update_only: bool = False  # change the message if this platform has it; never post it here
+
+
+@dataclass(slots=True)
+class _Plan:
+    cases: dict[int, None] = field(default_factory=dict)  # ordered sets
+    approvals: dict[int, None] = field(default_factory=dict)
+    summaries: dict[int, None] = field(default_factory=dict)
+    posts: list[_Show] = field(default_factory=list)
+
+
+class ChatSurface:
+    """The feed subscriber of one chat platform (its cursor is ``chat:<platform>``)."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        *,
+        alerts_channel: str,
+        cases: CaseService,
+        incidents: IncidentService,
+        overview: Overview,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.outbox = outbox
+        self.platform = outbox.platform
+        self.name = f"chat:{self.platform}"
+        self._alerts = alerts_channel
+        self._cases = cases
+        self._incidents = incidents
+        self._overview = overview
+        self._clock = clock
+
+    async def handle(self, events: Sequence[FeedEvent]) -> Callable[[sqlite3.Connection], None] | None:
+        """Present a batch of events as this platform's outbox rows (idempotent: every row has a key)."""
+        plan = _Plan()
+        for item in events:
+            await self._plan(plan, item)
+        shows = await self._render(plan)
+        if not shows:
+            return None
+        now = format_time(self._clock())
+        platform, alerts = self.platform, self._alerts
+
+        def job(conn: sqlite3.Connection) -> None:
+            for show in shows:
+                if show.update_only:
+                    found = store.find_tx(conn, platform, show.key)
+                    if found is not None:
+                        store.enqueue_update_tx(conn, found, card_to_dict(show.card), now)
+                    continue
+                parent = None
+                if show.in_thread and show.case_id is not None:
+                    # The thread's root is the case card; if it is not queued yet, a placeholder takes its place
+                    # and the next case-card render rewrites it (the reply waits for its root to be sent).
+                    placeholder = card_to_dict(Card(title=f"Case {show.case_id}", text="Loading the case…"))
+                    parent = store.enqueue_post_tx(
+                        conn,
+                        platform=platform,
+                        channel=alerts,
+                        payload=placeholder,
+                        now=now,
+                        dedup_key=case_card_key(show.case_id),
+                        case_id=show.case_id,
+                    )
+                store.show_tx(
+                    conn,
+                    platform=platform,
+                    channel=show.channel,
+                    dedup_key=show.key,
+                    payload=card_to_dict(show.card),
+                    now=now,
+                    case_id=show.case_id,
+                    parent=parent,
+                    pin=show.pin,
+                )
+
+        return job
+
+    def committed(self) -> None:
+        """The rows are committed: let the sender look now."""
+        self.outbox.wake()
+
+    # --- what each event shows ----------------------------------------------------------------------------
+
+    async def _plan(self, plan: _Plan, item: FeedEvent) -> None:
+        event = item.event
+        type_, data, case_id = str(event.type), event.data, event.case_id
+        key = f"event:{case_id}:{event.seq}"  # a one-off message per event: a replay finds it queued already
+        if type_ in CARD_EVENTS:
+            plan.cases[case_id] = None
+        if type_ in SUMMARY_EVENTS:
+            plan.summaries[case_id] = None
+        if type_ in APPROVAL_EVENTS:
+            plan.approvals[int(data["approval_id"])] = None
+        elif type_ in ("approval_reminder", "approval_escalated"):
+            found = await self._overview.approval(int(data["approval_id"]))
+            if found is not None:
+                escalated = [*data.get("roles", []), *data.get("users", [])] if type_ == "approval_escalated" else []
+                card = reminder_card(found[0], escalated_to=escalated)
+                plan.posts.append(_Show(key, card, self._alerts, case_id, in_thread=True))
+        elif type_ == "action_finished" and data.get("status") == "done":
+            result = ActionResult.from_dict(data.get("result") or {})
+            undo_id = int(data["action_id"]) if data.get("reversible") else None
+            card = action_card(result, action_id=undo_id, case_id=case_id)
+            plan.posts.append(_Show(key, card, self._alerts, case_id, in_thread=True))
+        elif type_ == "action_reverted":
+            card = action_card(ActionResult.from_dict(data.get("result") or {}), action_id=None, case_id=case_id)
+            plan.posts.append(_Show(key, card, self._alerts, case_id, in_thread=True))
+        elif type_ == "playbook_finished" and data.get("status") == "failed":
+            card = failure_card(f"Playbook {data.get('playbook')} failed", str(data.get("error") or ""))
+            plan.posts.append(_Show(key, card, self._alerts, case_id, in_thread=True))
+        elif type_ == "notified":
+            self._notice(plan, key, case_id, data)
+        elif type_ == "incident_declared":
+            await self._declared(plan, key, case_id, data, actor=event.actor)
+
+    def _notice(self, plan: _Plan, key: str, case_id: int, data: Mapping[str, Any]) -> None:
+        to = str(data.get("to") or "case")
+        card = notice_card(str(data.get("title") or ""), str(data.get("text") or ""))
+        if to in ("alerts", "case"):
+            plan.posts.append(_Show(key, card, self._alerts, case_id, in_thread=to == "case"))
+            return
+        platform, _, channel = to.rpartition(":")
+        if (platform or DEFAULT_PLATFORM) == self.platform and channel:
+            plan.posts.append(_Show(key, card, channel, case_id))
+
+    async def _declared(self, plan: _Plan, key: str, case_id: int, data: Mapping[str, Any], *, actor: str) -> None:
+        channel = data.get("channel")
+        try:
+            case = await self._cases.get(case_id)
+        except NotFound:
+            return
+        if channel and data.get("platform", DEFAULT_PLATFORM) == self.platform:
+            incident = await self._incidents.get(case_id)
+            if incident is not None:
+                card = summary_card(incident, case)
+                plan.posts.append(_Show(summary_key(case_id), card, str(channel), case_id, pin=True))
+        title = str(data.get("title") or case.title)
+        shown_channel = str(channel or "-")
+        plan.posts.append(_Show(key, incident_announcement(title, case, actor, shown_channel), self._alerts, case_id))
+
+    # --- rendering from the current state -----------------------------------------------------------------
+
+    async def _render(self, plan: _Plan) -> list[_Show]:
+        # Case cards first: they are the threads' roots.
+        shows: list[_Show] = []
+        for case_id in plan.cases:
+            try:
+                view = await self._cases.card_view(case_id)
+            except NotFound:
+                continue
+            card = case_card(
+                view.case,
+                link=view.link,
+                observables=view.observables,
+                verdicts=view.verdicts,
+                techniques=view.techniques,
+            )
+            shows.append(_Show(case_card_key(case_id), card, self._alerts, case_id))
+        for approval_id in plan.approvals:
+            found = await self._overview.approval(approval_id)
+            if found is None:
+                continue
+            row, approvers = found
+            card = approval_card(row, approvers)
+            shows.append(_Show(approval_key(row.id), card, self._alerts, row.case_id, in_thread=True))
+        shows += plan.posts
+        declared = {s.case_id for s in plan.posts if s.key.startswith("incident:")}
+        for case_id in plan.summaries:
+            if case_id in declared:
+                continue
+            incident = await self._incidents.get(case_id)
+            if incident is None or incident.channel is None:
+                continue
+            card = summary_card(incident, await self._cases.get(case_id))
+            # Only an update: the summary exists on the platform that opened the channel, and nowhere else.
+            shows.append(_Show(summary_key(case_id), card, incident.channel, case_id, update_only=True))
+        return shows
+
+
+def open_surface(
+    transport: Transport,
+    *,
+    db: Database,
+    feed: EventFeed,
+    cases: CaseService,
+    incidents: IncidentService,
+    per_second: float = 1.0,
+    clock: Callable[[], datetime] = utcnow,
+) -> ChatSurface:
+    """A platform's outbox and presenter, subscribed to ``feed`` (start the feed, then run ``surface.outbox``)."""
+    name = f"chat:{transport.platform}"
+    outbox = Outbox(db, transport, per_second=per_second, clock=clock, settled=partial(feed.settled, names=[name]))
+    surface = ChatSurface(
+        outbox,
+        alerts_channel=transport.alerts_channel,
+        cases=cases,
+        incidents=incidents,
+        overview=Overview(db),
+        clock=clock,
+    )
+    feed.subscribe(surface)
+    return surface
