@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -159,16 +159,6 @@ class CaseService:
         self._db = db
         self._window = window
         self._group_by = dict(group_by or {})
-        self._listeners: list[Callable[[int], None]] = []
-
-    def on_change(self, listener: Callable[[int], None]) -> None:
-        """Call ``listener(case_id)`` after any committed change to a case (it must not block)."""
-        self._listeners.append(listener)
-
-    def _changed(self, case_ids: Iterable[int | None]) -> None:
-        for case_id in {c for c in case_ids if c is not None}:
-            for listener in self._listeners:
-                listener(case_id)
 
     async def ingest(self, alerts: Sequence[Alert], *, now: datetime | None = None) -> list[IngestOutcome]:
         """Store a delivery's alerts and group them into cases, atomically; return once committed.
@@ -177,9 +167,7 @@ class CaseService:
         """
         moment = now or utcnow()
         delivery = _Delivery(tuple(alerts), format_time(moment), format_time(moment - self._window))
-        outcomes = await self._db.write_batched(self._ingest_batch, delivery)
-        self._changed(o.case_id for o in outcomes if not o.duplicate)
-        return outcomes
+        return await self._db.write_batched(self._ingest_batch, delivery)
 
     def _ingest_batch(self, conn: sqlite3.Connection, deliveries: list[_Delivery]) -> list[list[IngestOutcome]]:
         """Ingest many deliveries with a fixed number of statements, deciding each alert in arrival order."""
@@ -248,9 +236,7 @@ class CaseService:
     async def record(self, case_id: int, event: EventPayload, actor: str) -> TimelineEvent:
         """Append one event to a case timeline."""
         now = format_time(utcnow())
-        entry = await self._db.write(partial(_record_tx, case_id=case_id, event=event, actor=actor, now=now))
-        self._changed([case_id])
-        return entry
+        return await self._db.write(partial(_record_tx, case_id=case_id, event=event, actor=actor, now=now))
 
     async def update(
         self,
@@ -304,10 +290,7 @@ class CaseService:
                 changed.append("tags")
             return changed
 
-        changed = await self._db.write(change)
-        if changed:
-            self._changed([case_id])
-        return changed
+        return await self._db.write(change)
 
     async def add_note(self, case_id: int, actor: str, text: str) -> TimelineEvent:
         """Add a note to a case."""

@@ -29,6 +29,7 @@ from bot.store.approvals import ApprovalRow
 from bot.store.db import Database
 from playbooks.engine.approvals import Access
 from playbooks.engine.loader import LoadedPlaybook
+from playbooks.engine.models import Approval, Step
 from playbooks.engine.runner import Engine, alert_context, mismatches
 
 REQUESTER = "dry-run"
@@ -149,9 +150,11 @@ async def dry_run(
     return reports
 
 
-def _roles(step: Any) -> list[str]:
-    policy = step.approval or (step.action.approval if step.action else None)
-    if policy is None:
+def _roles(step: Step) -> list[str]:
+    # Step kinds come from a registry, so read the kind's args: an approval step, or any args with approval.
+    args = step.args
+    policy = args if isinstance(args, Approval) else getattr(args, "approval", None)
+    if not isinstance(policy, Approval):
         return []
     return [*policy.roles, *(r for e in policy.escalate for r in e.roles)]
 

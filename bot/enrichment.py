@@ -14,7 +14,7 @@ import asyncio
 import logging
 import secrets
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -262,9 +262,7 @@ class CaseEnricher:
         *,
         workers: int = 8,
         techniques: TechniqueCatalog | None = None,
-        on_recorded: Callable[[int], None] | None = None,
     ) -> None:
-        self._on_recorded = on_recorded
         self._service = service
         self._db = db
         self._workers = workers
@@ -370,6 +368,4 @@ class CaseEnricher:
             cases_repo.append_event_tx(conn, case_id, event, "enrichment", now)
 
         await self._db.write(record)
-        if self._on_recorded is not None:
-            self._on_recorded(case_id)
         return reports

@@ -39,7 +39,7 @@ from bot.core.models import (
     format_time,
     utcnow,
 )
-from bot.core.ports import ChatChannels, MessageRef
+from bot.core.ports import ChatChannels
 from bot.store import approvals as approvals_store
 from bot.store import incidents as store
 from bot.store.approvals import ApprovalRow
@@ -72,12 +72,11 @@ def channel_name(case_id: int, title: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Incident:
-    """An incident: the case it belongs to, its channel, pinned summary and who holds which role."""
+    """An incident: the case it belongs to, its channel and who holds which role."""
 
     case_id: int
     title: str
     channel: str | None
-    summary: MessageRef | None
     roles: Mapping[str, str]
     status: IncidentStatus
     last_update: str | None
@@ -97,7 +96,6 @@ class Incident:
             case_id=row.case_id,
             title=row.title,
             channel=row.channel,
-            summary=MessageRef(**row.summary_ref) if row.summary_ref else None,
             roles=dict(row.roles),
             status=row.status,
             last_update=row.last_update,

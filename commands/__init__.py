@@ -72,7 +72,6 @@ class Services:
     archive_on_resolve: bool = True
     bot_user: str | None = None
     case_for_thread: Callable[[str, str], Awaitable[int | None]] = no_case_thread
-    alerts_channel: str | None = None
     incidents: IncidentService | None = None
     clock: Callable[[], datetime] = utcnow
 

@@ -572,6 +572,8 @@ class ApprovalRequested(_Payload):
     action: str
     target: str
     reason: str
+    # written since the event corridor (the card's title); absent from older rows
+    message: str | None = field(default=None, kw_only=True, metadata=_OMIT_IF_NONE)
     required: int
     critical: bool
     roles: tuple[str, ...]
@@ -599,10 +601,10 @@ class ApprovalEscalated(_Payload):
     type: ClassVar[CaseEventType] = CaseEventType.APPROVAL_ESCALATED
     approval_id: int
     level: int
-    message: str | None = field(default=None, metadata=_OMIT_IF_NONE)  # as in ApprovalReminder
-    expires_at: str | None = field(default=None, metadata=_OMIT_IF_NONE)
     roles: tuple[str, ...] = ()
     users: tuple[str, ...] = ()
+    message: str | None = field(default=None, metadata=_OMIT_IF_NONE)  # as in ApprovalReminder
+    expires_at: str | None = field(default=None, metadata=_OMIT_IF_NONE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ its channel exists, so two declarations for one case cannot both create a channe
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,6 @@ class IncidentRow:
     case_id: int
     title: str
     channel: str | None
-    summary_ref: dict[str, str] | None
     roles: dict[str, str]
     status: IncidentStatus
     last_update: str | None
@@ -39,7 +38,7 @@ class IncidentRow:
     resolved_at: str | None
 
 
-_COLUMNS = "case_id, title, channel, summary_ref, roles, status, last_update, declared_by, declared_at, resolved_at"
+_COLUMNS = "case_id, title, channel, roles, status, last_update, declared_by, declared_at, resolved_at"
 
 
 def _row(r: Sequence[Any]) -> IncidentRow:
@@ -47,13 +46,12 @@ def _row(r: Sequence[Any]) -> IncidentRow:
         case_id=r[0],
         title=r[1],
         channel=r[2],
-        summary_ref=orjson.loads(r[3]) if r[3] else None,
-        roles=orjson.loads(r[4]),
-        status=IncidentStatus(r[5]),
-        last_update=r[6],
-        declared_by=r[7],
-        declared_at=r[8],
-        resolved_at=r[9],
+        roles=orjson.loads(r[3]),
+        status=IncidentStatus(r[4]),
+        last_update=r[5],
+        declared_by=r[6],
+        declared_at=r[7],
+        resolved_at=r[8],
     )
 
 
@@ -123,11 +121,6 @@ def release_tx(conn: sqlite3.Connection, *, case_id: int, declared_at: str) -> N
 def activate_tx(conn: sqlite3.Connection, *, case_id: int, channel: str) -> None:
     """Record the created channel: the incident is active."""
     conn.execute("UPDATE incidents SET channel = ?, status = 'active' WHERE case_id = ?", (channel, case_id))
-
-
-def set_summary_ref_tx(conn: sqlite3.Connection, *, case_id: int, ref: Mapping[str, str]) -> None:
-    """Remember where the pinned summary card is."""
-    conn.execute("UPDATE incidents SET summary_ref = ? WHERE case_id = ?", (orjson.dumps(dict(ref)).decode(), case_id))
 
 
 def set_last_update_tx(conn: sqlite3.Connection, *, case_id: int, text: str) -> None:

@@ -17,9 +17,24 @@ from pydantic import ValidationError
 
 from bot.core.errors import PlaybookError
 from playbooks.engine import expressions
-from playbooks.engine.models import Playbook, Step, step_kind_args
+from playbooks.engine.models import ACTIONS_CONTEXT, Playbook, Step
+from playbooks.engine.registry import ActionRegistry, StepRegistry, builtin_actions
+from playbooks.engine.steps import builtin_steps
 
 LIBRARY = "playbooks.library"
+
+
+@dataclass(frozen=True, slots=True)
+class Registries:
+    """The step kinds and actions a playbook is validated against (the same ones the engine runs)."""
+
+    steps: StepRegistry
+    actions: ActionRegistry
+
+    @classmethod
+    def builtin(cls) -> Registries:
+        """The shipped step kinds and actions."""
+        return cls(builtin_steps(), builtin_actions())
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +53,9 @@ class PlaybookInvalid(PlaybookError):
         self.problems = problems
 
 
-def load_text(text: str, path: str) -> Playbook:
-    """Parse and validate one playbook document."""
+def load_text(text: str, path: str, registries: Registries | None = None) -> Playbook:
+    """Parse and validate one playbook document against ``registries`` (default: the built-in ones)."""
+    registries = registries or Registries.builtin()
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -54,7 +70,8 @@ def load_text(text: str, path: str) -> Playbook:
         # YAML 1.1 reads a bare `on:` key as the boolean true (GitHub Actions has the same quirk).
         trigger["on"] = trigger.pop(True)
     try:
-        playbook = Playbook.model_validate(data)
+        model = registries.steps.playbook_model()
+        playbook = model.model_validate(data, context={ACTIONS_CONTEXT: registries.actions})
     except ValidationError as err:
         problems = []
         for error in err.errors(include_input=False, include_url=False):
@@ -62,26 +79,29 @@ def load_text(text: str, path: str) -> Playbook:
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "extra_forbidden":
                 message = "unknown key"
+                if _in_step(loc):
+                    message = f"unknown key; a step has one of: {', '.join([*registries.steps.names(), 'parallel'])}"
             elif error["type"] == "missing":
                 message = "field required"
             where = ".".join(str(p) for p in loc) or "<root>"
             problems.append(f"{path}:{_line(root, loc)}: {where}: {message}")
         raise PlaybookInvalid(problems) from None
     problems = [
-        f"{path}:{_line(root, loc)}: {'.'.join(map(str, loc))}: {msg}" for loc, msg in _check_templates(playbook)
+        f"{path}:{_line(root, loc)}: {'.'.join(map(str, loc))}: {msg}"
+        for loc, msg in _check_templates(playbook, registries.steps)
     ]
     if problems:
         raise PlaybookInvalid(problems)
     return playbook
 
 
-def load_file(path: Path) -> Playbook:
+def load_file(path: Path, registries: Registries | None = None) -> Playbook:
     """Load one playbook file."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise PlaybookInvalid([f"{path}:0: cannot read ({err.__class__.__name__})"]) from err
-    return load_text(text, str(path))
+    return load_text(text, str(path), registries)
 
 
 def library_files() -> list[Path]:
@@ -90,8 +110,9 @@ def library_files() -> list[Path]:
     return sorted(Path(str(entry)) for entry in folder.iterdir() if entry.name.endswith((".yaml", ".yml")))
 
 
-def load_all(extra_dirs: Iterable[Path] = ()) -> list[LoadedPlaybook]:
+def load_all(extra_dirs: Iterable[Path] = (), registries: Registries | None = None) -> list[LoadedPlaybook]:
     """The shipped library plus every ``*.yaml``/``*.yml`` in ``extra_dirs``; all problems are collected."""
+    registries = registries or Registries.builtin()
     files = library_files()
     for folder in extra_dirs:
         if not folder.is_dir():
@@ -102,7 +123,7 @@ def load_all(extra_dirs: Iterable[Path] = ()) -> list[LoadedPlaybook]:
     names: dict[str, str] = {}
     for file in files:
         try:
-            playbook = load_file(file)
+            playbook = load_file(file, registries)
         except PlaybookInvalid as err:
             problems.extend(err.problems)
             continue
@@ -135,28 +156,34 @@ def _line(node: yaml.Node | None, loc: Sequence[Any]) -> int:
     return line
 
 
-def _check_templates(playbook: Playbook) -> list[tuple[list[Any], str]]:
+def _in_step(loc: Sequence[Any]) -> bool:
+    """True when ``loc`` names a key directly on a step (``steps.0.x``, ``steps.0.parallel.1.x``)."""
+    return len(loc) >= 3 and loc[-3] in ("steps", "parallel") and isinstance(loc[-2], int)
+
+
+def _check_templates(playbook: Playbook, steps: StepRegistry) -> list[tuple[list[Any], str]]:
     """Compile every expression and template; return ``(location, message)`` for each that does not."""
     problems: list[tuple[list[Any], str]] = []
     if playbook.trigger.when:
         _compile(problems, ["trigger", "when"], playbook.trigger.when, expression=True)
     for index, step in enumerate(playbook.steps):
-        _check_step(problems, ["steps", index], step)
+        _check_step(problems, ["steps", index], step, steps)
     return problems
 
 
-def _check_step(problems: list[tuple[list[Any], str]], loc: list[Any], step: Step) -> None:
+def _check_step(problems: list[tuple[list[Any], str]], loc: list[Any], step: Step, steps: StepRegistry) -> None:
     for name in ("when", "for_each"):
         condition = getattr(step, name)
         if condition is not None:
             _compile(problems, [*loc, name], condition, expression=True)
-    args = step_kind_args(step)
-    if step.kind == "parallel":
-        for index, inner in enumerate(step.parallel or []):
-            _check_step(problems, [*loc, "parallel", index], inner)
+    if step.parallel is not None:
+        for index, inner in enumerate(step.parallel):
+            _check_step(problems, [*loc, "parallel", index], inner, steps)
         return
-    for key, value in _strings(args.model_dump()):
-        _compile(problems, [*loc, step.kind, *key], value, expression=key[-1] == "indicators")
+    kind = steps.get(step.kind)
+    expressions_ = kind.expressions if kind is not None else frozenset()
+    for key, value in _strings(step.args.model_dump()):
+        _compile(problems, [*loc, step.kind, *key], value, expression=key[-1] in expressions_)
 
 
 def _strings(value: Any, path: tuple[Any, ...] = ()) -> Iterable[tuple[tuple[Any, ...], str]]:

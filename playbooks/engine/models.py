@@ -1,9 +1,11 @@
 """The playbook format, as pydantic models (validated once at load; the runner works on these).
 
 A playbook is ``name``, ``description``, ``version``, a ``trigger`` and ``steps``. A step has an ``id`` and
-exactly one kind key: ``enrich``, ``set``, ``notify``, ``approval``, ``action``, ``create_incident``, ``ticket``,
-``close`` or ``parallel`` (a group of steps run at once). Any step may carry ``when`` (a condition),
-``for_each`` (a list to repeat over, each element as ``item``), ``retry``, ``timeout`` and ``on_error``
+exactly one kind key: ``parallel`` (a group of steps run at once) or a kind from the step registry (the built-ins
+are ``enrich``, ``set``, ``notify``, ``approval``, ``action``, ``create_incident``, ``ticket`` and ``close``; see
+``playbooks.engine.registry``). The models here hold what every step shares; the registry adds one optional
+field per registered kind, so YAML errors keep their ``steps.0.kind.key`` path. Any step may carry ``when``
+(a condition), ``for_each`` (a list to repeat over, each element as ``item``), ``retry``, ``timeout`` and ``on_error``
 (``fail``, ``continue`` or the id of a step to jump to). Conditions and ``for_each`` are Jinja2 expressions;
 other strings are Jinja2 templates; both run in the sandbox.
 """
@@ -12,22 +14,26 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from bot.core.models import ObservableKind, Severity, parse_duration
 
+if TYPE_CHECKING:
+    from playbooks.engine.registry import ActionRegistry
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-ACTIONS = (
-    "edr.contain_host",
-    "edr.release_host",
-    "identity.disable_user",
-    "identity.enable_user",
-    "firewall.block_ip",
-    "firewall.unblock_ip",
-)
-"""Containment actions a playbook can request; the vendor is chosen by configuration, not by the playbook."""
+ACTIONS_CONTEXT = "actions"
+"""The validation-context key under which the loader passes the action registry to ``ActionStep``."""
 
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -107,7 +113,7 @@ class NotifyStep(_Model):
 
 
 class ActionStep(_Model):
-    """Request a containment action on ``target`` (a template)."""
+    """Request a registered action (``action``, a registry key) on ``target`` (a template)."""
 
     action: str
     target: str
@@ -117,10 +123,27 @@ class ActionStep(_Model):
 
     @field_validator("action")
     @classmethod
-    def _known(cls, value: str) -> str:
-        if value not in ACTIONS:
-            raise ValueError(f"unknown action {value!r}; known: {', '.join(ACTIONS)}")
+    def _known(cls, value: str, info: ValidationInfo) -> str:
+        registry = _actions(info)
+        if value not in registry:
+            raise ValueError(f"unknown action {value!r}; known: {', '.join(registry.keys())}")
         return value
+
+    @model_validator(mode="after")
+    def _approval_allowed(self, info: ValidationInfo) -> ActionStep:
+        spec = _actions(info).get(self.action)
+        if self.approval is not None and spec is not None and not spec.approval.allows_policy:
+            raise ValueError(f"action {self.action} never waits for approval; remove approval")
+        return self
+
+
+def _actions(info: ValidationInfo) -> ActionRegistry:
+    """The action registry the loader validates against (it passes one in the validation context)."""
+    context = info.context or {}
+    registry = context.get(ACTIONS_CONTEXT)
+    if registry is None:
+        raise ValueError("no action registry to check action keys against (load playbooks through the loader)")
+    return registry  # type: ignore[no-any-return]
 
 
 class IncidentStep(_Model):
@@ -145,7 +168,13 @@ class CloseStep(_Model):
 
 
 class Step(_Model):
-    """One step; exactly one kind key is set."""
+    """One step; exactly one kind key is set.
+
+    This base knows only the structural kind ``parallel``; ``StepRegistry.playbook_model()`` derives the model
+    that also has one optional field per registered kind (and lists them in ``kinds``).
+    """
+
+    kinds: ClassVar[tuple[str, ...]] = ("parallel",)
 
     id: str
     when: str | None = None
@@ -153,15 +182,6 @@ class Step(_Model):
     retry: Retry = Retry()
     timeout: Duration = timedelta(minutes=5)
     on_error: str = "fail"
-
-    enrich: EnrichStep | None = None
-    set: SetStep | None = None
-    notify: NotifyStep | None = None
-    approval: Approval | None = None
-    action: ActionStep | None = None
-    create_incident: IncidentStep | None = None
-    ticket: TicketStep | None = None
-    close: CloseStep | None = None
     parallel: list[Step] | None = None
 
     @field_validator("id")
@@ -173,19 +193,21 @@ class Step(_Model):
 
     @model_validator(mode="after")
     def _one_kind(self) -> Step:
-        kinds = [k for k in KINDS if getattr(self, k) is not None]
+        kinds = [k for k in self.kinds if getattr(self, k, None) is not None]
         if len(kinds) != 1:
             found = ", ".join(kinds) or "none"
-            raise ValueError(f"a step needs exactly one of {', '.join(KINDS)} (found: {found})")
+            raise ValueError(f"a step needs exactly one of {', '.join(self.kinds)} (found: {found})")
         return self
 
     @property
     def kind(self) -> str:
         """Which kind of step this is."""
-        return next(k for k in KINDS if getattr(self, k) is not None)
+        return next(k for k in self.kinds if getattr(self, k, None) is not None)
 
-
-KINDS = ("enrich", "set", "notify", "approval", "action", "create_incident", "ticket", "close", "parallel")
+    @property
+    def args(self) -> Any:
+        """The kind-specific part of the step (its registered args model, or the list of a parallel group)."""
+        return getattr(self, self.kind)
 
 
 class Playbook(_Model):
@@ -217,8 +239,3 @@ class Playbook(_Model):
             found.append(step)
             found.extend(step.parallel or [])
         return found
-
-
-def step_kind_args(step: Step) -> Any:
-    """The kind-specific part of a step."""
-    return getattr(step, step.kind)

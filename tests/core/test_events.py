@@ -217,8 +217,24 @@ HISTORICAL: list[tuple[ev.EventPayload, dict[str, Any]]] = [
     ),
     (ev.ApprovalReminder(4, 0), {"approval_id": 4, "level": 0}),
     (
-        ev.ApprovalEscalated(4, 1, "Block?", "2026", ("lead",), ()),
-        {"approval_id": 4, "level": 1, "message": "Block?", "expires_at": "2026", "roles": ["lead"], "users": []},
+        ev.ApprovalRequested(4, "a", "t", "r", 1, True, (), ("U9",), "2026", "U1", message="Block t?"),
+        {
+            "approval_id": 4,
+            "action": "a",
+            "target": "t",
+            "reason": "r",
+            "message": "Block t?",
+            "required": 1,
+            "critical": True,
+            "roles": [],
+            "users": ["U9"],
+            "expires_at": "2026",
+            "requester": "U1",
+        },
+    ),
+    (
+        ev.ApprovalEscalated(4, 1, ("lead",), (), "Block?", "2026"),
+        {"approval_id": 4, "level": 1, "roles": ["lead"], "users": [], "message": "Block?", "expires_at": "2026"},
     ),
     (
         ev.ApprovalReminder(4, 0, "Block?", "2026"),

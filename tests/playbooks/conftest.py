@@ -23,6 +23,7 @@ from bot.store.approvals import ApprovalRow
 from bot.store.db import Database
 from playbooks.engine.approvals import Access, Guardrails
 from playbooks.engine.loader import LoadedPlaybook, load_all, load_text
+from playbooks.engine.registry import ActionRegistry, StepRegistry
 from playbooks.engine.runner import Engine
 from tests.factories import make_alert
 from tests.fakes.intel import RecordingLookup
@@ -87,6 +88,10 @@ class Env:
     async def timeline_types(self, case_id: int) -> list[str]:
         return [e.type for e in await self.cases.timeline(case_id)]
 
+    async def events(self, case_id: int, type_: str) -> list[dict[str, Any]]:
+        """The data of every ``type_`` event on the case timeline (what chat renders its cards from)."""
+        return [dict(e.data) for e in await self.cases.timeline(case_id) if e.type == type_]
+
 
 def malicious_ip_alert(external_id: str = "a-1", ip: str = BAD_IP, **kwargs: Any) -> Alert:
     return make_alert(external_id, ip=ip, severity=Severity.HIGH, **kwargs)
@@ -112,6 +117,8 @@ async def build(
     clock: Clock | None = None,
     responders: Responders | None = None,
     intel: RecordingLookup | None = None,
+    actions: ActionRegistry | None = None,
+    steps: StepRegistry | None = None,
 ) -> Env:
     db = Database(path / "soarbot.db")
     await db.open()
@@ -136,6 +143,8 @@ async def build(
         guardrails=guardrails,
         tick_every=3600,
         clock=clock,
+        actions=actions,
+        steps=steps,
     )
     await feed.start()
     await engine.start()

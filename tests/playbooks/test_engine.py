@@ -20,19 +20,28 @@ async def approve(env: Env, approval_id: int, user: str = "U001") -> str:
     return reply.text
 
 
+async def undo_button(env: Env, case_id: int) -> ButtonClicked:
+    """The Undo click chat offers on the one reversible action_finished event of the case."""
+    [finished] = [e for e in await env.events(case_id, "action_finished") if e["reversible"]]
+    return ButtonClicked("-", cards.UNDO, str(finished["action_id"]))
+
+
 async def test_malicious_ip_asks_then_blocks_exactly_once(env: Env) -> None:
     outcome = await env.alert()
     case_id = outcome.case_id or 0
     [request] = await env.pending()
     assert (request.action, request.target, request.required) == ("firewall.block_ip", BAD_IP, 1)
     assert env.firewall.calls == []  # nothing happens before a decision
-    [card] = env.chat.with_buttons()
-    assert [b.label for b in card.card.buttons] == ["Approve", "Deny"]
+    # The approval card (with Approve/Deny) is rendered from this event.
+    [asked] = await env.events(case_id, "approval_requested")
+    assert (asked["approval_id"], asked["action"], asked["target"]) == (request.id, "firewall.block_ip", BAD_IP)
+    assert await env.events(case_id, "approval_decided") == []
 
     assert "approved" in await approve(env, request.id)
     assert env.firewall.applied() == [BAD_IP]
-    assert "Approved by U001" in env.chat.current(card.ref).footer
-    assert env.chat.current(card.ref).buttons == ()
+    # The card's "Approved by U001" footer (and no more buttons) comes from the decision event.
+    [decided] = await env.events(case_id, "approval_decided")
+    assert (decided["approval_id"], decided["status"], decided["by"]) == (request.id, "approved", "U001")
 
     case = await env.cases.get(case_id)
     assert case.status is CaseStatus.CONTAINED
@@ -70,9 +79,9 @@ async def test_deny_blocks_nothing_and_says_who(env: Env) -> None:
     await env.engine.idle()
     assert "denied" in reply.text
     assert env.firewall.calls == []
-    [card] = env.chat.with_buttons()
-    footer = env.chat.current(card.ref).footer
-    assert "Denied by U003" in footer and "our own scanner" in footer
+    [decided] = await env.events(request.case_id or 0, "approval_decided")
+    assert (decided["approval_id"], decided["status"], decided["by"]) == (request.id, "denied", "U003")
+    assert decided["reason"] == "our own scanner"
 
 
 async def test_unauthorised_click_changes_nothing(env: Env) -> None:
@@ -170,6 +179,12 @@ async def test_escalation_lets_the_lead_decide_later(env: Env) -> None:
     await env.engine.tick()  # one hour: the lead is asked too
     types = await env.timeline_types(request.case_id or 0)
     assert "approval_reminder" in types and "approval_escalated" in types
+    # Reminder cards are rendered from these events alone.
+    [reminder] = await env.events(request.case_id or 0, "approval_reminder")
+    [escalated] = await env.events(request.case_id or 0, "approval_escalated")
+    for data in (reminder, escalated):
+        assert (data["message"], data["expires_at"]) == (request.message, request.expires_at)
+    assert escalated["roles"] == ["lead"]
     assert "approved" in await approve(env, request.id, "L001")
     assert env.firewall.applied() == [BAD_IP]
 
@@ -180,8 +195,8 @@ async def test_critical_asset_needs_more_approvals_and_is_flagged(tmp_path: Path
         await env.alert()
         [request] = await env.pending()
         assert request.critical and request.required == 2
-        [card] = env.chat.with_buttons()
-        assert card.card.fields[0][0] == "Critical asset"
+        [asked] = await env.events(request.case_id or 0, "approval_requested")
+        assert asked["approval_id"] == request.id and asked["critical"] is True and asked["required"] == 2
         await approve(env, request.id, "U001")
         assert env.firewall.calls == []
         await approve(env, request.id, "U002")
@@ -248,8 +263,7 @@ async def test_undo_button_reverts_once_for_responders_only(env: Env) -> None:
     await env.alert()
     [request] = await env.pending()
     await approve(env, request.id)
-    [result] = [p for p in env.chat.posted if p.card.buttons and p.card.buttons[0].label == "Undo"]
-    undo = result.card.buttons[0]
+    undo = await undo_button(env, request.case_id or 0)
     denied = await env.engine.click(ButtonClicked("UINTRUDER", undo.action, undo.value))
     assert "not allowed" in denied.text
     done = await env.engine.click(ButtonClicked("U005", undo.action, undo.value))
@@ -323,8 +337,7 @@ async def test_undo_and_ttl_together_revert_once(env: Env) -> None:
     await env.alert()
     [request] = await env.pending()
     await approve(env, request.id)
-    [result] = [p for p in env.chat.posted if p.card.buttons and p.card.buttons[0].label == "Undo"]
-    undo = result.card.buttons[0]
+    undo = await undo_button(env, request.case_id or 0)
     env.clock.advance(timedelta(hours=25))
     await asyncio.gather(
         env.engine.click(ButtonClicked("U005", undo.action, undo.value)),
@@ -376,7 +389,7 @@ async def test_create_incident_opens_a_channel_when_chat_can(tmp_path: Path) -> 
 
     env = await build(tmp_path, playbooks=playbook(INCIDENT))
     try:
-        env.engine.incidents = IncidentService(env.db, env.cases, chat=env.chat, channels=env.chat)
+        env.engine.incidents = IncidentService(env.db, env.cases, channels=env.chat)
         outcome = await env.alert()
         [channel] = env.chat.channels.values()
         assert "ssh-brute-force" in channel.name
