@@ -12,13 +12,13 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.cases import CaseService
 from bot.core.errors import ConnectorError, PermissionDenied, StoreUnavailable, UserInputError
-from bot.core.models import Observable, utcnow
+from bot.core.models import Observable, user_key, utcnow
 from bot.core.ports import (
     ButtonClicked,
     ChatChannels,
@@ -102,8 +102,9 @@ class CommandRouter:
         self._rt = Runtime(services, self.incidents, Overview(services.db))
 
     def context(self, platform: str, user: str, channel: str) -> CommandContext:
-        """Who is acting, with the roles they hold."""
-        return CommandContext(user, roles_of(user, self.services.access), channel, platform)
+        """Who is acting (as their user key: a Slack id bare, ``platform:id`` elsewhere), with the roles they hold."""
+        key = user_key(platform, user)
+        return CommandContext(key, roles_of(key, self.services.access), channel, platform)
 
     async def dispatch(self, event: ChatEvent) -> Reply | None:
         """Handle one chat event; the immediate private answer, or None when there is nothing to say."""
@@ -153,12 +154,15 @@ class CommandRouter:
         return await handler(self._rt, ctx, args)
 
     async def _click(self, event: ButtonClicked) -> Reply:
+        # From here on a user is their key: the same id on two platforms is two people.
+        event = replace(event, user=user_key(event.platform, event.user))
         if event.action in approvals.ENGINE_ACTIONS:
             return await approvals.clicked(self._rt, event)
         if event.action == incident.OPEN_ACTION:
             platform = event.message.platform if event.message is not None else ""
             channel = event.message.conversation if event.message is not None else ""
-            return await incident.open_clicked(self._rt, self.context(platform, event.user, channel), event)
+            ctx = CommandContext(event.user, roles_of(event.user, self.services.access), channel, platform)
+            return await incident.open_clicked(self._rt, ctx, event)
         return Reply("That button is not handled here any more.")
 
 

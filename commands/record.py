@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
+from bot.core.models import user_key
 from bot.core.ports import MessagePosted, ReactionAdded
 from commands.base import Runtime, redact
 
@@ -38,6 +39,7 @@ async def on_message(rt: Runtime, event: MessagePosted) -> None:
     type_ = MESSAGE_EVENTS.get(event.kind)
     if type_ is None or _own(rt, event.user):
         return
+    author = user_key(event.platform, event.user)
     case_id = await _case_for(rt, event.channel, event.thread_ts)
     if case_id is None:
         return
@@ -45,7 +47,7 @@ async def on_message(rt: Runtime, event: MessagePosted) -> None:
     data: dict[str, object] = {
         "platform": event.platform,
         "channel": event.channel,
-        "author": event.user,
+        "author": author,
         "ts": event.ts,
         "thread_ts": event.thread_ts,
         "permalink": event.permalink,
@@ -58,7 +60,9 @@ async def on_message(rt: Runtime, event: MessagePosted) -> None:
     else:  # no delivery id: the message itself, so a second edit with new text is still recorded
         digest = hashlib.sha256(event.text.encode()).hexdigest()[:16]
         delivery = f"{event.platform}:{event.channel}:{event.ts}:{event.kind}:{digest}"
-    written = await rt.incidents.record_once(case_id, delivery=delivery, type_=type_, actor=event.user, data=data)
+    written = await rt.incidents.record_once(
+        case_id, delivery=delivery, type_=type_, actor=user_key(event.platform, event.user), data=data
+    )
     if written is None:
         logger.debug("Delivery %s was already recorded", delivery)
 
@@ -67,13 +71,14 @@ async def on_reaction(rt: Runtime, event: ReactionAdded) -> None:
     """Write a 📌 reaction or a pin as a ``highlight`` of the message, once; other reactions are not recorded."""
     if event.reaction not in HIGHLIGHT_REACTIONS or _own(rt, event.user):
         return
+    author = user_key(event.platform, event.user)
     case_id = await _case_for(rt, event.channel, event.message_ts)
     if case_id is None:
         return
     data = {
         "platform": event.platform,
         "channel": event.channel,
-        "author": event.user,
+        "author": author,
         "message_ts": event.message_ts,
         "via": "pin" if event.reaction == "pin" else "reaction",
     }
@@ -82,4 +87,6 @@ async def on_reaction(rt: Runtime, event: ReactionAdded) -> None:
         if event.event_id
         else f"{event.platform}:{event.channel}:{event.message_ts}:{event.user}:{event.reaction}"
     )
-    await rt.incidents.record_once(case_id, delivery=delivery, type_="highlight", actor=event.user, data=data)
+    await rt.incidents.record_once(
+        case_id, delivery=delivery, type_="highlight", actor=user_key(event.platform, event.user), data=data
+    )

@@ -327,13 +327,18 @@ class ChatOut(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ButtonClicked:
-    """Someone pressed a button (``reason`` comes from a follow-up form, e.g. deny-with-reason)."""
+    """Someone pressed a button (``reason`` comes from a follow-up form, e.g. deny-with-reason).
+
+    ``user`` is the platform's own id for the person; ``platform`` says which (the router turns the pair into the
+    user's key, see :class:`bot.core.models.ChatUser`).
+    """
 
     user: str
     action: str
     value: str
     message: MessageRef | None = None
     reason: str | None = None
+    platform: str = "slack"
 
 
 @runtime_checkable

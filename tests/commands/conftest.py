@@ -82,7 +82,6 @@ def make_router(env: Env, **overrides: object) -> CommandRouter:
         "incident_responders": list(ON_CALL),
         "archive_on_resolve": True,
         "bot_user": BOT,
-        "alerts_channel": ALERTS,
         "clock": env.clock,
     }
     fields.update(overrides)
