@@ -1,4 +1,4 @@
-"""Users are (platform, id): access.roles entries name a platform or mean Slack; the same id elsewhere is someone else."""
+"""Users are (platform, id): access.roles entries name a platform or mean Slack; one id elsewhere is another user."""
 
 from __future__ import annotations
 
