@@ -247,8 +247,9 @@ class App:
     async def _dispatch(self, event: ChatEvent) -> Reply | None:
         return await self.router.dispatch(event)
 
-    async def _case_for_thread(self, channel: str, thread_ts: str) -> int | None:
-        return await outbox_store.case_for_message(self.db.reader, "slack", channel, thread_ts)
+    async def _case_for_thread(self, platform: str, channel: str, thread: str) -> int | None:
+        """The case whose card (on ``platform``) is the root of ``thread``: the outbox knows what it sent."""
+        return await outbox_store.case_for_message(self.db.reader, platform, channel, thread)
 
     async def _purge_cache_hourly(self) -> None:
         while True:

@@ -45,7 +45,7 @@ __all__ = ["CommandRouter", "Services"]
 logger = logging.getLogger(__name__)
 
 
-async def no_case_thread(channel: str, thread_ts: str) -> int | None:
+async def no_case_thread(platform: str, channel: str, thread: str) -> int | None:
     """The default ``case_for_thread``: no thread belongs to a case."""
     return None
 
@@ -55,7 +55,7 @@ class Services:
     """Everything the commands need, built by the composition root (``bot.app``).
 
     ``incident_responders`` are invited to every incident channel; ``bot_user`` is the bot's own chat user id
-    (its messages are not recorded); ``case_for_thread(channel, thread_ts)`` names the case whose card thread
+    (its messages are not recorded); ``case_for_thread(platform, channel, thread)`` names the case whose card thread
     that is (the outbox knows); ``incidents`` is the incident service the engine uses too (built from
     ``channels`` and the responders when not given); ``chat`` answers ``--share`` in the caller's channel.
     """
@@ -71,7 +71,7 @@ class Services:
     incident_responders: list[str] = field(default_factory=list)
     archive_on_resolve: bool = True
     bot_user: str | None = None
-    case_for_thread: Callable[[str, str], Awaitable[int | None]] = no_case_thread
+    case_for_thread: Callable[[str, str, str], Awaitable[int | None]] = no_case_thread
     incidents: IncidentService | None = None
     clock: Callable[[], datetime] = utcnow
 

@@ -21,12 +21,12 @@ MESSAGE_EVENTS = {"posted": "chat_message", "edited": "chat_message_edited", "de
 HIGHLIGHT_REACTIONS = frozenset({"pushpin", "pin", "round_pushpin", "📌"})
 
 
-async def _case_for(rt: Runtime, channel: str, thread: str | None) -> int | None:
+async def _case_for(rt: Runtime, platform: str, channel: str, thread: str | None) -> int | None:
     incident = await rt.incidents.for_channel(channel)
     if incident is not None:
         return incident.case_id
     if thread:
-        return await rt.services.case_for_thread(channel, thread)
+        return await rt.services.case_for_thread(platform, channel, thread)
     return None
 
 
@@ -40,7 +40,7 @@ async def on_message(rt: Runtime, event: MessagePosted) -> None:
     if type_ is None or _own(rt, event.user):
         return
     author = user_key(event.platform, event.user)
-    case_id = await _case_for(rt, event.channel, event.thread_ts)
+    case_id = await _case_for(rt, event.platform, event.channel, event.thread)
     if case_id is None:
         return
     text, redacted = redact(event.text)
@@ -48,8 +48,8 @@ async def on_message(rt: Runtime, event: MessagePosted) -> None:
         "platform": event.platform,
         "channel": event.channel,
         "author": author,
-        "ts": event.ts,
-        "thread_ts": event.thread_ts,
+        "ts": event.message_id,  # the record's keys predate other platforms; they hold the platform's ids
+        "thread_ts": event.thread,
         "permalink": event.permalink,
         "text": text,
     }
@@ -59,7 +59,7 @@ async def on_message(rt: Runtime, event: MessagePosted) -> None:
         delivery = f"{event.platform}:{event.event_id}"
     else:  # no delivery id: the message itself, so a second edit with new text is still recorded
         digest = hashlib.sha256(event.text.encode()).hexdigest()[:16]
-        delivery = f"{event.platform}:{event.channel}:{event.ts}:{event.kind}:{digest}"
+        delivery = f"{event.platform}:{event.channel}:{event.message_id}:{event.kind}:{digest}"
     written = await rt.incidents.record_once(
         case_id, delivery=delivery, type_=type_, actor=user_key(event.platform, event.user), data=data
     )
@@ -72,20 +72,20 @@ async def on_reaction(rt: Runtime, event: ReactionAdded) -> None:
     if event.reaction not in HIGHLIGHT_REACTIONS or _own(rt, event.user):
         return
     author = user_key(event.platform, event.user)
-    case_id = await _case_for(rt, event.channel, event.message_ts)
+    case_id = await _case_for(rt, event.platform, event.channel, event.message_id)
     if case_id is None:
         return
     data = {
         "platform": event.platform,
         "channel": event.channel,
         "author": author,
-        "message_ts": event.message_ts,
+        "message_ts": event.message_id,
         "via": "pin" if event.reaction == "pin" else "reaction",
     }
     delivery = (
         f"{event.platform}:{event.event_id}"
         if event.event_id
-        else f"{event.platform}:{event.channel}:{event.message_ts}:{event.user}:{event.reaction}"
+        else f"{event.platform}:{event.channel}:{event.message_id}:{event.user}:{event.reaction}"
     )
     await rt.incidents.record_once(
         case_id, delivery=delivery, type_="highlight", actor=user_key(event.platform, event.user), data=data
