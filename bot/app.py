@@ -36,7 +36,7 @@ from bot.store.db import Database
 from commands import CommandRouter, Services
 from connectors import Registry, build_registry
 from playbooks.engine.approvals import Access, Guardrails
-from playbooks.engine.loader import LoadedPlaybook, PlaybookInvalid, load_all
+from playbooks.engine.loader import LoadedPlaybook, PlaybookInvalid, Registries, load_all
 from playbooks.engine.runner import Engine
 
 logger = logging.getLogger(__name__)
@@ -94,11 +94,11 @@ def enrichment_service(settings: Settings, connectors: Registry, db: Database | 
     )
 
 
-def load_playbooks(settings: Settings) -> list[LoadedPlaybook]:
+def load_playbooks(settings: Settings, registries: Registries) -> list[LoadedPlaybook]:
     """The shipped playbooks plus those in ``playbooks_dir``; invalid files are a config error naming them."""
     extra = [Path(settings.playbooks_dir)] if settings.playbooks_dir else []
     try:
-        return load_all(extra)
+        return load_all(extra, registries=registries)
     except PlaybookInvalid as err:
         raise ConfigError([f"playbooks_dir: {problem}" for problem in err.problems]) from None
 
@@ -152,12 +152,16 @@ class App:
             responders=list(slack.incident_responders) if slack else [],
             archive_on_resolve=slack.archive_on_resolve if slack else True,
         )
+        # One set of registries: the playbooks are validated against the same step kinds and actions the engine runs.
+        registries = Registries.builtin()
         self.engine = Engine(
             db=self.db,
             cases=self.cases,
             enrichment=self.enrichment,
             responders=self.connectors,
-            playbooks=load_playbooks(settings),
+            playbooks=load_playbooks(settings, registries),
+            actions=registries.actions,
+            steps=registries.steps,
             access=Access(settings.access.roles),
             guardrails=guardrails(settings),
             incidents=self.incidents,
@@ -243,8 +247,9 @@ class App:
     async def _dispatch(self, event: ChatEvent) -> Reply | None:
         return await self.router.dispatch(event)
 
-    async def _case_for_thread(self, channel: str, thread_ts: str) -> int | None:
-        return await outbox_store.case_for_message(self.db.reader, "slack", channel, thread_ts)
+    async def _case_for_thread(self, platform: str, channel: str, thread: str) -> int | None:
+        """The case whose card (on ``platform``) is the root of ``thread``: the outbox knows what it sent."""
+        return await outbox_store.case_for_message(self.db.reader, platform, channel, thread)
 
     async def _purge_cache_hourly(self) -> None:
         while True:

@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from bot.core.errors import ConfigError
-from bot.core.models import ObservableKind, Severity, parse_duration
+from bot.core.models import ChatUser, ObservableKind, Severity, parse_duration
 from bot.intake.parsers import FORMATS
 from bot.intake.parsers.base import FormatOptions, GenericMapping, ObservablePath
 from connectors import CATALOGUE, DEFAULT_CONNECTORS, settings_model
@@ -199,9 +199,20 @@ class ChatSettings(_Model):
 
 
 class AccessSettings(_Model):
-    """Who may do what: ``roles.<role>`` lists chat user ids (``responder`` approves containment by default)."""
+    """Who may do what: ``roles.<role>`` lists chat users (``responder`` approves containment by default).
+
+    A user is ``slack:U123``, ``discord:<user id>``, ``console:<name>`` or a bare Slack id.
+    """
 
     roles: dict[str, list[str]] = {}
+
+    @field_validator("roles")
+    @classmethod
+    def _users(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for members in value.values():
+            for member in members:
+                ChatUser.parse(member)  # a ValueError names the entry; pydantic adds the key path
+        return value
 
 
 class GuardrailSettings(_Model):

@@ -12,13 +12,13 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.cases import CaseService
 from bot.core.errors import ConnectorError, PermissionDenied, StoreUnavailable, UserInputError
-from bot.core.models import Observable, utcnow
+from bot.core.models import Observable, user_key, utcnow
 from bot.core.ports import (
     ButtonClicked,
     ChatChannels,
@@ -45,7 +45,7 @@ __all__ = ["CommandRouter", "Services"]
 logger = logging.getLogger(__name__)
 
 
-async def no_case_thread(channel: str, thread_ts: str) -> int | None:
+async def no_case_thread(platform: str, channel: str, thread: str) -> int | None:
     """The default ``case_for_thread``: no thread belongs to a case."""
     return None
 
@@ -55,7 +55,7 @@ class Services:
     """Everything the commands need, built by the composition root (``bot.app``).
 
     ``incident_responders`` are invited to every incident channel; ``bot_user`` is the bot's own chat user id
-    (its messages are not recorded); ``case_for_thread(channel, thread_ts)`` names the case whose card thread
+    (its messages are not recorded); ``case_for_thread(platform, channel, thread)`` names the case whose card thread
     that is (the outbox knows); ``incidents`` is the incident service the engine uses too (built from
     ``channels`` and the responders when not given); ``chat`` answers ``--share`` in the caller's channel.
     """
@@ -71,7 +71,7 @@ class Services:
     incident_responders: list[str] = field(default_factory=list)
     archive_on_resolve: bool = True
     bot_user: str | None = None
-    case_for_thread: Callable[[str, str], Awaitable[int | None]] = no_case_thread
+    case_for_thread: Callable[[str, str, str], Awaitable[int | None]] = no_case_thread
     incidents: IncidentService | None = None
     clock: Callable[[], datetime] = utcnow
 
@@ -102,8 +102,9 @@ class CommandRouter:
         self._rt = Runtime(services, self.incidents, Overview(services.db))
 
     def context(self, platform: str, user: str, channel: str) -> CommandContext:
-        """Who is acting, with the roles they hold."""
-        return CommandContext(user, roles_of(user, self.services.access), channel, platform)
+        """Who is acting (as their user key: a Slack id bare, ``platform:id`` elsewhere), with the roles they hold."""
+        key = user_key(platform, user)
+        return CommandContext(key, roles_of(key, self.services.access), channel, platform)
 
     async def dispatch(self, event: ChatEvent) -> Reply | None:
         """Handle one chat event; the immediate private answer, or None when there is nothing to say."""
@@ -153,12 +154,15 @@ class CommandRouter:
         return await handler(self._rt, ctx, args)
 
     async def _click(self, event: ButtonClicked) -> Reply:
+        # From here on a user is their key: the same id on two platforms is two people.
+        event = replace(event, user=user_key(event.platform, event.user))
         if event.action in approvals.ENGINE_ACTIONS:
             return await approvals.clicked(self._rt, event)
         if event.action == incident.OPEN_ACTION:
             platform = event.message.platform if event.message is not None else ""
             channel = event.message.conversation if event.message is not None else ""
-            return await incident.open_clicked(self._rt, self.context(platform, event.user, channel), event)
+            ctx = CommandContext(event.user, roles_of(event.user, self.services.access), channel, platform)
+            return await incident.open_clicked(self._rt, ctx, event)
         return Reply("That button is not handled here any more.")
 
 

@@ -12,6 +12,7 @@ import hashlib
 import logging
 
 from bot.core.events import ChatMessageDeleted, ChatMessageEdited, ChatMessagePosted, Highlight
+from bot.core.models import user_key
 from bot.core.ports import MessagePosted, ReactionAdded
 from commands.base import Runtime, redact
 
@@ -25,12 +26,12 @@ MESSAGE_EVENTS: dict[str, type[ChatMessagePosted | ChatMessageEdited | ChatMessa
 HIGHLIGHT_REACTIONS = frozenset({"pushpin", "pin", "round_pushpin", "📌"})
 
 
-async def _case_for(rt: Runtime, channel: str, thread: str | None) -> int | None:
+async def _case_for(rt: Runtime, platform: str, channel: str, thread: str | None) -> int | None:
     incident = await rt.incidents.for_channel(channel)
     if incident is not None:
         return incident.case_id
     if thread:
-        return await rt.services.case_for_thread(channel, thread)
+        return await rt.services.case_for_thread(platform, channel, thread)
     return None
 
 
@@ -43,16 +44,17 @@ async def on_message(rt: Runtime, event: MessagePosted) -> None:
     payload_type = MESSAGE_EVENTS.get(event.kind)
     if payload_type is None or _own(rt, event.user):
         return
-    case_id = await _case_for(rt, event.channel, event.thread_ts)
+    author = user_key(event.platform, event.user)
+    case_id = await _case_for(rt, event.platform, event.channel, event.thread)
     if case_id is None:
         return
     text, redacted = redact(event.text)
     message = payload_type(
         platform=event.platform,
         channel=event.channel,
-        author=event.user,
-        ts=event.ts,
-        thread_ts=event.thread_ts,
+        author=author,
+        ts=event.message_id,  # the record's keys predate other platforms; they hold the platform's ids
+        thread_ts=event.thread,
         permalink=event.permalink,
         text=text,
         redacted=True if redacted else None,  # the key is written only when something was redacted
@@ -61,8 +63,10 @@ async def on_message(rt: Runtime, event: MessagePosted) -> None:
         delivery = f"{event.platform}:{event.event_id}"
     else:  # no delivery id: the message itself, so a second edit with new text is still recorded
         digest = hashlib.sha256(event.text.encode()).hexdigest()[:16]
-        delivery = f"{event.platform}:{event.channel}:{event.ts}:{event.kind}:{digest}"
-    written = await rt.incidents.record_once(case_id, delivery=delivery, event=message, actor=event.user)
+        delivery = f"{event.platform}:{event.channel}:{event.message_id}:{event.kind}:{digest}"
+    written = await rt.incidents.record_once(
+        case_id, delivery=delivery, event=message, actor=user_key(event.platform, event.user)
+    )
     if written is None:
         logger.debug("Delivery %s was already recorded", delivery)
 
@@ -71,19 +75,22 @@ async def on_reaction(rt: Runtime, event: ReactionAdded) -> None:
     """Write a 📌 reaction or a pin as a ``highlight`` of the message, once; other reactions are not recorded."""
     if event.reaction not in HIGHLIGHT_REACTIONS or _own(rt, event.user):
         return
-    case_id = await _case_for(rt, event.channel, event.message_ts)
+    author = user_key(event.platform, event.user)
+    case_id = await _case_for(rt, event.platform, event.channel, event.message_id)
     if case_id is None:
         return
     highlight = Highlight(
         platform=event.platform,
         channel=event.channel,
-        author=event.user,
-        message_ts=event.message_ts,
+        author=author,
+        message_ts=event.message_id,
         via="pin" if event.reaction == "pin" else "reaction",
     )
     delivery = (
         f"{event.platform}:{event.event_id}"
         if event.event_id
-        else f"{event.platform}:{event.channel}:{event.message_ts}:{event.user}:{event.reaction}"
+        else f"{event.platform}:{event.channel}:{event.message_id}:{event.user}:{event.reaction}"
     )
-    await rt.incidents.record_once(case_id, delivery=delivery, event=highlight, actor=event.user)
+    await rt.incidents.record_once(
+        case_id, delivery=delivery, event=highlight, actor=user_key(event.platform, event.user)
+    )

@@ -34,7 +34,7 @@ def test_example_config_is_valid_with_its_variables_set() -> None:
     env = {name: "s3cret-token" for name in names}
     settings = load(ROOT / "config.example.yaml", env).settings
     assert set(settings.connectors) >= {"virustotal", "crowdstrike", "cloudflare", "jira", "offline", "simulated"}
-    assert settings.access.roles["responder"] == ["U0123RESP1", "U0123RESP2"]
+    assert settings.access.roles["responder"] == ["U0123RESP1", "slack:U0123RESP2"]
     assert settings.sources["splunk"].token is not None
     assert settings.sources["splunk"].token.get_secret_value() == "s3cret-token"
     assert settings.sources["kibana"].hmac_secret is not None

@@ -317,3 +317,49 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, str) and (match := _DURATION.match(value)):
         return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2) or "s"])
     raise ValueError("expected a duration such as 30s, 15m, 1h or 2d")
+
+
+# --- chat identities ---------------------------------------------------------------------------------------
+
+DEFAULT_PLATFORM = "slack"
+"""The platform a bare user id belongs to: configs written before Discord and the console name Slack users bare."""
+
+PLATFORMS = frozenset({"slack", "discord", "discord-role", "console", "memory"})
+
+
+@dataclass(frozen=True, slots=True)
+class ChatUser:
+    """A person on one chat surface: ``(platform, id)``.
+
+    Its :attr:`key` is the one string that names the user everywhere else (``access.roles``, votes, approvers,
+    timeline actors): ``platform:id``, except that a Slack user stays its bare id, so that existing configs,
+    stored votes and exported timelines keep their meaning.
+    """
+
+    platform: str
+    id: str
+
+    @property
+    def key(self) -> str:
+        """``U123`` for Slack, ``discord:1234…`` or ``console:alice`` elsewhere."""
+        return self.id if self.platform == DEFAULT_PLATFORM else f"{self.platform}:{self.id}"
+
+    @classmethod
+    def parse(cls, entry: str) -> ChatUser:
+        """Read an ``access.roles`` entry: ``slack:U123``, ``discord:123…``, ``console:alice`` or a bare Slack id.
+
+        Raises:
+            ValueError: a ``platform:`` prefix that names no chat platform.
+
+        """
+        platform, sep, rest = entry.partition(":")
+        if not sep:
+            return cls(DEFAULT_PLATFORM, entry)
+        if platform not in PLATFORMS or not rest:
+            raise ValueError(f"{entry!r}: write a user as ID, or PLATFORM:ID with PLATFORM one of {sorted(PLATFORMS)}")
+        return cls(platform, rest)
+
+
+def user_key(platform: str, user_id: str) -> str:
+    """The key of ``user_id`` on ``platform`` (see :class:`ChatUser`)."""
+    return ChatUser(platform, user_id).key

@@ -327,13 +327,18 @@ class ChatOut(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ButtonClicked:
-    """Someone pressed a button (``reason`` comes from a follow-up form, e.g. deny-with-reason)."""
+    """Someone pressed a button (``reason`` comes from a follow-up form, e.g. deny-with-reason).
+
+    ``user`` is the platform's own id for the person; ``platform`` says which (the router turns the pair into the
+    user's key, see :class:`bot.core.models.ChatUser`).
+    """
 
     user: str
     action: str
     value: str
     message: MessageRef | None = None
     reason: str | None = None
+    platform: str = "slack"
 
 
 @runtime_checkable
@@ -362,18 +367,18 @@ class CommandInvoked:
 class MessagePosted:
     """A message in a channel soarbot is in: posted, edited or deleted (``kind``), for the case record.
 
-    ``event_id`` is the platform's delivery id (Slack retries carry the same one), ``ts`` the message id,
-    ``thread_ts`` the thread's root when it is a reply.
+    ``event_id`` is the platform's delivery id (retries carry the same one), ``message_id`` the platform's id of
+    the message, ``thread`` the id of the thread's root when it is a reply.
     """
 
     platform: str
     channel: str
     user: str
     text: str
-    ts: str
+    message_id: str
     event_id: str
     kind: str = "posted"
-    thread_ts: str | None = None
+    thread: str | None = None
     permalink: str | None = None
 
 
@@ -385,7 +390,7 @@ class ReactionAdded:
     channel: str
     user: str
     reaction: str
-    message_ts: str
+    message_id: str
     event_id: str
 
 

@@ -207,11 +207,6 @@ def decide_tx(
     return cursor.rowcount == 1
 
 
-def set_card_tx(conn: sqlite3.Connection, approval_id: int, card: dict[str, Any]) -> None:
-    """Remember where the approval card was posted (to update it later)."""
-    conn.execute("UPDATE approvals SET card = ? WHERE id = ?", (orjson.dumps(card).decode(), approval_id))
-
-
 def reschedule_tx(
     conn: sqlite3.Connection, approval_id: int, remind_at: datetime | None, escalation_level: int
 ) -> None:

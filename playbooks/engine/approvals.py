@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.core.models import ChatUser
 from bot.store.approvals import ApprovalRow
 from playbooks.engine.models import Approval
 
@@ -18,9 +19,18 @@ _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 
 @dataclass(frozen=True, slots=True)
 class Access:
-    """``access.roles``: role name → chat user ids."""
+    """``access.roles``: role name → chat users, held as user keys (:class:`bot.core.models.ChatUser`).
+
+    Entries may be written ``slack:U123``, ``discord:123456789012345678``, ``console:alice`` or as a bare id,
+    which keeps meaning Slack. Lookups take the key of the acting user, so the same id on two platforms is two
+    people.
+    """
 
     roles: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        normal = {role: [ChatUser.parse(m).key for m in members] for role, members in self.roles.items()}
+        object.__setattr__(self, "roles", normal)  # frozen: normalised once, here
 
     def members(self, role: str) -> set[str]:
         """The users in ``role``."""

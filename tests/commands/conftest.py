@@ -82,7 +82,6 @@ def make_router(env: Env, **overrides: object) -> CommandRouter:
         "incident_responders": list(ON_CALL),
         "archive_on_resolve": True,
         "bot_user": BOT,
-        "alerts_channel": ALERTS,
         "clock": env.clock,
     }
     fields.update(overrides)
@@ -94,7 +93,7 @@ async def soar(tmp_path: Path) -> AsyncIterator[Soar]:
     env = await build(tmp_path, roles=ROLES)
     built = Soar(env, make_router(env))
 
-    async def case_for_thread(channel: str, thread_ts: str) -> int | None:
+    async def case_for_thread(platform: str, channel: str, thread_ts: str) -> int | None:
         return built.threads.get((channel, thread_ts))
 
     built.router.services.case_for_thread = case_for_thread

@@ -24,7 +24,7 @@ def message(channel: str, text: str, *, event_id: str, kind: str = "posted", **k
         "channel": channel,
         "user": "U500",
         "text": text,
-        "ts": "1700000000.000100",
+        "message_id": "1700000000.000100",
         "event_id": event_id,
         "kind": kind,
         "permalink": f"https://example.slack.com/archives/{channel}/p1700000000000100",
@@ -112,12 +112,12 @@ async def test_the_same_event_id_on_another_platform_is_another_delivery(soar: S
 
 async def test_deliveries_without_an_id_are_keyed_by_message(soar: Soar) -> None:
     case_id, channel = await incident_channel(soar)
-    await soar.router.dispatch(message(channel, "a", event_id="", ts="1.1"))
-    await soar.router.dispatch(message(channel, "a", event_id="", ts="1.1"))
-    await soar.router.dispatch(message(channel, "b", event_id="", ts="1.2"))
-    await soar.router.dispatch(message(channel, "a!", event_id="", ts="1.1", kind="edited"))
-    await soar.router.dispatch(message(channel, "a!", event_id="", ts="1.1", kind="edited"))
-    await soar.router.dispatch(message(channel, "a!!", event_id="", ts="1.1", kind="edited"))
+    await soar.router.dispatch(message(channel, "a", event_id="", message_id="1.1"))
+    await soar.router.dispatch(message(channel, "a", event_id="", message_id="1.1"))
+    await soar.router.dispatch(message(channel, "b", event_id="", message_id="1.2"))
+    await soar.router.dispatch(message(channel, "a!", event_id="", message_id="1.1", kind="edited"))
+    await soar.router.dispatch(message(channel, "a!", event_id="", message_id="1.1", kind="edited"))
+    await soar.router.dispatch(message(channel, "a!!", event_id="", message_id="1.1", kind="edited"))
     assert [(t, d["text"]) for t, _, d in await chat_events(soar, case_id)] == [
         ("chat_message", "a"),
         ("chat_message", "b"),
@@ -136,7 +136,7 @@ async def test_the_bots_own_messages_are_not_recorded(soar: Soar) -> None:
 async def test_messages_in_a_case_thread_are_recorded_on_that_case(soar: Soar) -> None:
     case_id = await soar.case()
     soar.threads[(ALERTS, "1699999999.000001")] = case_id
-    await soar.router.dispatch(message(ALERTS, "I'll take this one", event_id="EvT", thread_ts="1699999999.000001"))
+    await soar.router.dispatch(message(ALERTS, "I'll take this one", event_id="EvT", thread="1699999999.000001"))
     await soar.router.dispatch(ReactionAdded("slack", ALERTS, "U500", "pushpin", "1699999999.000001", "EvTP"))
     events = await chat_events(soar, case_id)
     assert [(t, d.get("thread_ts")) for t, _, d in events] == [
@@ -150,7 +150,7 @@ async def test_other_conversations_are_not_recorded(soar: Soar) -> None:
     case_id = await soar.case()
     before = await soar.types(case_id)
     await soar.router.dispatch(message("C-RANDOM", "lunch?", event_id="EvL"))
-    await soar.router.dispatch(message(ALERTS, "unrelated thread", event_id="EvU", thread_ts="123.456"))
+    await soar.router.dispatch(message(ALERTS, "unrelated thread", event_id="EvU", thread="123.456"))
     await soar.router.dispatch(ReactionAdded("slack", "C-RANDOM", "U500", "pushpin", "1.1", "EvR"))
     assert await soar.types(case_id) == before
 

@@ -285,14 +285,15 @@ async def test_large_list_loads_and_answers_quickly(tmp_path: Path) -> None:
     lists = LocalLists([], [str(path)])
     started = time.perf_counter()
     assert await lists.check() == "allow lists: 0 file(s), 0 entries, block lists: 1 file(s), 100000 entries"
-    assert time.perf_counter() - started < 3
+    # Generous bounds: they catch a quadratic load or a linear scan per query, not machine speed (bench/ measures).
+    assert time.perf_counter() - started < 15
 
     queries = [obs(K.DOMAIN, f"www.host{i}.bad{i % 1000}.example") for i in range(0, 25_000, 5)]
     queries += [obs(K.IP, f"172.{16 + i % 16}.{i % 256}.77") for i in range(2_500)]
     queries += [obs(K.IP, f"192.0.2.{i % 250}") for i in range(2_500)]
     started = time.perf_counter()
     verdicts = [await lists.lookup(q) for q in queries]
-    assert time.perf_counter() - started < 1
+    assert time.perf_counter() - started < 5
     assert len(verdicts) == 10_000
     assert sum(v.level is VerdictLevel.MALICIOUS for v in verdicts) == 7_500
 

@@ -342,10 +342,10 @@ class SlackAdapter:
             channel=event.get("channel", ""),
             user=str(message.get("user")),
             text=str(message.get("text", "")),
-            ts=str(ts),
+            message_id=str(ts),
             event_id=str(body.get("event_id", "")),
             kind=kind,
-            thread_ts=message.get("thread_ts"),
+            thread=message.get("thread_ts"),
             permalink=await self._permalink(event.get("channel", ""), str(ts)) if kind != "deleted" else None,
         )
         self._tasks.spawn(self._answer(posted, None), name=f"slack-event-{posted.event_id}")
