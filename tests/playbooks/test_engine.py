@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
-from bot.core.models import CaseStatus
+from bot.core.models import CaseStatus, format_time
 from bot.core.ports import ButtonAction as cards
 from bot.core.ports import ButtonClicked
 from bot.store import runs as runs_store
@@ -183,7 +183,7 @@ async def test_escalation_lets_the_lead_decide_later(env: Env) -> None:
     [reminder] = await env.events(request.case_id or 0, "approval_reminder")
     [escalated] = await env.events(request.case_id or 0, "approval_escalated")
     for data in (reminder, escalated):
-        assert (data["message"], data["expires_at"]) == (request.message, request.expires_at)
+        assert (data["message"], data["expires_at"]) == (request.message, format_time(request.expires_at))
     assert escalated["roles"] == ["lead"]
     assert "approved" in await approve(env, request.id, "L001")
     assert env.firewall.applied() == [BAD_IP]
