@@ -6,9 +6,8 @@
 -- pass over a position that commits late.
 CREATE TABLE feed (
     position  INTEGER PRIMARY KEY,   -- rowid: monotonic, never reused (no deletes)
-    case_id   INTEGER NOT NULL,
-    seq       INTEGER NOT NULL,
-    UNIQUE (case_id, seq)
+    case_id   INTEGER NOT NULL,      -- with seq, the timeline row (its primary key): no second index to keep on
+    seq       INTEGER NOT NULL       -- the ingest path, where every alert appends an event
 );
 
 INSERT INTO feed (case_id, seq) SELECT case_id, seq FROM timeline ORDER BY at, case_id, seq;
