@@ -151,6 +151,12 @@ class Database:
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
             self._loop_task = None
+            # A job queued while the writer stopped would wait forever: tell its awaiter instead.
+            while not self._queue.empty():
+                late = self._queue.get_nowait()
+                if not late.future.done():
+                    late.future.set_exception(StoreUnavailable("the database was closed"))
+                self._queue.task_done()
         if self._reader is not None:
             await self._reader.close()
             self._reader = None

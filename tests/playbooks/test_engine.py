@@ -131,8 +131,7 @@ async def test_n_of_m_needs_distinct_approvers(tmp_path: Path) -> None:
         assert "approved" in await approve(env, request.id, "U002")
         assert env.firewall.applied() == [BAD_IP]
     finally:
-        await env.engine.aclose()
-        await env.db.close()
+        await env.aclose()
 
 
 async def test_requester_cannot_approve_own_request(env: Env) -> None:
@@ -150,8 +149,7 @@ async def test_expiry_denies_once_even_across_a_restart(tmp_path: Path) -> None:
     env = await build(tmp_path)
     await env.alert()
     [request] = await env.pending()
-    await env.engine.aclose()
-    await env.db.close()
+    await env.aclose()
 
     env = await build(tmp_path, clock=env.clock)  # a restart
     try:
@@ -165,8 +163,7 @@ async def test_expiry_denies_once_even_across_a_restart(tmp_path: Path) -> None:
         assert types.count("approval_expired") == 1
         assert "already expired" in await approve(env, request.id)
     finally:
-        await env.engine.aclose()
-        await env.db.close()
+        await env.aclose()
 
 
 async def test_escalation_lets_the_lead_decide_later(env: Env) -> None:
@@ -202,8 +199,7 @@ async def test_critical_asset_needs_more_approvals_and_is_flagged(tmp_path: Path
         await approve(env, request.id, "U002")
         assert env.firewall.applied() == [BAD_IP]
     finally:
-        await env.engine.aclose()
-        await env.db.close()
+        await env.aclose()
 
 
 async def test_failing_connector_asks_a_human_and_never_repeats_silently(env: Env) -> None:
@@ -231,8 +227,7 @@ async def test_interrupted_attempt_is_not_repeated_blind(tmp_path: Path) -> None
     await env.engine.click(ButtonClicked("U001", cards.APPROVE, str(request.id)))
     await asyncio.sleep(0.2)
     assert env.firewall.applied() == [BAD_IP]
-    await env.engine.aclose()  # the crash: the attempt is recorded, its outcome is not
-    await env.db.close()
+    await env.aclose()  # the crash: the attempt is recorded, its outcome is not
 
     env = await build(tmp_path, clock=env.clock)
     try:
@@ -244,8 +239,7 @@ async def test_interrupted_attempt_is_not_repeated_blind(tmp_path: Path) -> None
         await approve(env, resolve.id, "U002")
         assert env.firewall.applied() == [BAD_IP]
     finally:
-        await env.engine.aclose()
-        await env.db.close()
+        await env.aclose()
 
 
 async def test_block_is_lifted_after_its_ttl_once(env: Env) -> None:
@@ -277,8 +271,7 @@ async def test_run_resumes_after_restart_while_waiting(tmp_path: Path) -> None:
     env = await build(tmp_path)
     await env.alert()
     [request] = await env.pending()
-    await env.engine.aclose()
-    await env.db.close()
+    await env.aclose()
 
     env = await build(tmp_path, clock=env.clock)
     try:
@@ -287,8 +280,7 @@ async def test_run_resumes_after_restart_while_waiting(tmp_path: Path) -> None:
         [run] = await runs_store.case_runs(env.db.reader, request.case_id or 0)
         assert run.status == "completed"
     finally:
-        await env.engine.aclose()
-        await env.db.close()
+        await env.aclose()
 
 
 async def test_a_playbook_runs_once_per_case(env: Env) -> None:
@@ -320,8 +312,7 @@ async def test_an_unanswered_retry_question_expires_to_deny_even_if_the_step_app
         assert await env.pending() == []
         assert env.firewall.applied() == [BAD_IP]  # a timeout never retries containment
     finally:
-        await env.engine.aclose()
-        await env.db.close()
+        await env.aclose()
 
 
 async def test_a_vote_after_expiry_is_refused_even_before_the_timer_runs(env: Env) -> None:
@@ -398,8 +389,7 @@ async def test_create_incident_opens_a_channel_when_chat_can(tmp_path: Path) -> 
         case = await env.cases.get(outcome.case_id or 0)
         assert case.severity.value == "critical"
     finally:
-        await env.engine.aclose()
-        await env.db.close()
+        await env.aclose()
 
 
 async def test_create_incident_without_chat_records_the_declaration(tmp_path: Path) -> None:
@@ -409,5 +399,4 @@ async def test_create_incident_without_chat_records_the_declaration(tmp_path: Pa
         assert env.chat.channels == {}
         assert "incident_declared" in await env.timeline_types(outcome.case_id or 0)
     finally:
-        await env.engine.aclose()
-        await env.db.close()
+        await env.aclose()

@@ -151,8 +151,7 @@ async def test_a_registered_action_and_step_kind_run_through_the_engine(tmp_path
         assert reply.text.startswith("Undone")
         assert mail.calls[1] == ("release", SENDER, "b1")
     finally:
-        await env.engine.aclose()
-        await env.db.close()
+        await env.aclose()
 
 
 def test_an_unknown_action_key_is_a_load_error_naming_file_line_and_known_keys() -> None:
