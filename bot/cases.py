@@ -9,7 +9,6 @@ and adds an event there. A resend (same source, external id and status) is store
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -46,7 +45,7 @@ from bot.core.models import (
 )
 from bot.store import cases as repo
 from bot.store import intel
-from bot.store.db import Database
+from bot.store.tx import Tx, UnitOfWork
 
 DEFAULT_GROUP_BY = ("rule", "host")
 
@@ -151,7 +150,7 @@ class CaseService:
 
     def __init__(
         self,
-        db: Database,
+        db: UnitOfWork,
         *,
         window: timedelta = timedelta(hours=1),
         group_by: Mapping[str, Sequence[str]] | None = None,
@@ -163,13 +162,13 @@ class CaseService:
     async def ingest(self, alerts: Sequence[Alert], *, now: datetime | None = None) -> list[IngestOutcome]:
         """Store a delivery's alerts and group them into cases, atomically; return once committed.
 
-        Concurrent deliveries are merged into one set-based writer job (see ``Database.write_batched``).
+        Concurrent deliveries are merged into one set-based writer job (see ``UnitOfWork.write_batched``).
         """
         moment = now or utcnow()
         delivery = _Delivery(tuple(alerts), format_time(moment), format_time(moment - self._window))
         return await self._db.write_batched(self._ingest_batch, delivery)
 
-    def _ingest_batch(self, conn: sqlite3.Connection, deliveries: list[_Delivery]) -> list[list[IngestOutcome]]:
+    def _ingest_batch(self, conn: Tx, deliveries: list[_Delivery]) -> list[list[IngestOutcome]]:
         """Ingest many deliveries with a fixed number of statements, deciding each alert in arrival order."""
         keys: set[tuple[str, str, str]] = set()
         fingerprints: dict[int, str] = {}
@@ -258,34 +257,27 @@ class CaseService:
         """
         now = format_time(utcnow())
 
-        def change(conn: sqlite3.Connection) -> list[str]:
-            row = conn.execute("SELECT status, severity, assignee, tags FROM cases WHERE id = ?", (case_id,)).fetchone()
-            if row is None:
+        def change(conn: Tx) -> list[str]:
+            fields = repo.case_fields_tx(conn, case_id)
+            if fields is None:
                 raise NotFound(f"no case {case_id}")
             changed: list[str] = []
-            old_status, old_severity, old_assignee = CaseStatus(row[0]), Severity(row[1]), row[2]
-            if status is not None and status is not old_status:
-                check_transition(old_status, status)
-                conn.execute("UPDATE cases SET status = ?, updated_at = ? WHERE id = ?", (str(status), now, case_id))
-                repo.append_event_tx(conn, case_id, StatusChanged(old_status, status, reason), actor, now)
+            if status is not None and status is not fields.status:
+                check_transition(fields.status, status)
+                repo.set_case_field_tx(conn, case_id, "status", str(status), now)
+                repo.append_event_tx(conn, case_id, StatusChanged(fields.status, status, reason), actor, now)
                 changed.append("status")
-            if severity is not None and severity is not old_severity:
-                conn.execute(
-                    "UPDATE cases SET severity = ?, updated_at = ? WHERE id = ?", (str(severity), now, case_id)
-                )
-                repo.append_event_tx(conn, case_id, SeverityChanged(old_severity, severity, reason), actor, now)
+            if severity is not None and severity is not fields.severity:
+                repo.set_case_field_tx(conn, case_id, "severity", str(severity), now)
+                repo.append_event_tx(conn, case_id, SeverityChanged(fields.severity, severity, reason), actor, now)
                 changed.append("severity")
-            if assignee is not None and assignee != old_assignee:
-                conn.execute("UPDATE cases SET assignee = ?, updated_at = ? WHERE id = ?", (assignee, now, case_id))
-                repo.append_event_tx(conn, case_id, Assigned(old_assignee, assignee), actor, now)
+            if assignee is not None and assignee != fields.assignee:
+                repo.set_case_field_tx(conn, case_id, "assignee", assignee, now)
+                repo.append_event_tx(conn, case_id, Assigned(fields.assignee, assignee), actor, now)
                 changed.append("assignee")
-            current = orjson.loads(row[3])
-            added = [t for t in dict.fromkeys(tags) if t not in current]
+            added = [t for t in dict.fromkeys(tags) if t not in fields.tags]
             if added:
-                conn.execute(
-                    "UPDATE cases SET tags = ?, updated_at = ? WHERE id = ?",
-                    (orjson.dumps(current + added).decode(), now, case_id),
-                )
+                repo.set_case_field_tx(conn, case_id, "tags", orjson.dumps([*fields.tags, *added]).decode(), now)
                 repo.append_event_tx(conn, case_id, Tagged(tuple(added)), actor, now)
                 changed.append("tags")
             return changed
@@ -361,7 +353,7 @@ def check_transition(old: CaseStatus, new: CaseStatus) -> None:
             return
 
 
-def _record_tx(conn: sqlite3.Connection, *, case_id: int, event: EventPayload, actor: str, now: str) -> TimelineEvent:
+def _record_tx(conn: Tx, *, case_id: int, event: EventPayload, actor: str, now: str) -> TimelineEvent:
     entry = repo.append_event_tx(conn, case_id, event, actor, now)
     repo.touch_case_tx(conn, case_id, now)
     return entry

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,7 +25,7 @@ from bot.core.models import Observable, ObservableKind, format_time, utcnow
 from bot.core.ports import IntelLookup, TechniqueCatalog, Verdict, VerdictLevel
 from bot.store import cases as cases_repo
 from bot.store import intel as store
-from bot.store.db import Database
+from bot.store.tx import Tx, UnitOfWork
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +96,7 @@ class EnrichmentService:
     def __init__(
         self,
         lookups: Sequence[IntelLookup],
-        db: Database | None,
+        db: UnitOfWork | None,
         *,
         deadline: timedelta = timedelta(seconds=10),
         cache_ttl: timedelta = timedelta(hours=24),
@@ -258,7 +257,7 @@ class CaseEnricher:
     def __init__(
         self,
         service: EnrichmentService,
-        db: Database,
+        db: UnitOfWork,
         *,
         workers: int = 8,
         techniques: TechniqueCatalog | None = None,
@@ -363,7 +362,7 @@ class CaseEnricher:
         ]
         event = IndicatorsEnriched(tuple(r.to_dict() for r in reports))
 
-        def record(conn: sqlite3.Connection) -> None:
+        def record(conn: Tx) -> None:
             store.put_case_verdicts_tx(conn, verdicts)
             cases_repo.append_event_tx(conn, case_id, event, "enrichment", now)
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
@@ -29,14 +28,14 @@ from typing import Protocol
 from bot.core.models import format_time, utcnow
 from bot.core.tasks import TaskSupervisor
 from bot.store import feed as store
-from bot.store.db import Database
 from bot.store.feed import FeedEvent
+from bot.store.tx import Tx, UnitOfWork
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["EventFeed", "FeedEvent", "Subscriber"]
 
-WriteJob = Callable[[sqlite3.Connection], None]
+WriteJob = Callable[[Tx], None]
 ATTEMPTS = 3  # a batch that keeps failing is split; an event that fails this often alone is skipped, loudly
 
 
@@ -61,7 +60,7 @@ class EventFeed:
     """Runs every subscriber on its own task, each from its own cursor."""
 
     def __init__(
-        self, db: Database, *, batch: int = 500, idle_poll: float = 5.0, clock: Callable[[], datetime] = utcnow
+        self, db: UnitOfWork, *, batch: int = 500, idle_poll: float = 5.0, clock: Callable[[], datetime] = utcnow
     ) -> None:
         self._db = db
         self._batch = batch
@@ -179,7 +178,7 @@ class EventFeed:
     async def _commit(self, name: str, job: WriteJob | None, position: int) -> None:
         now = format_time(self._clock())
 
-        def commit(conn: sqlite3.Connection) -> None:
+        def commit(conn: Tx) -> None:
             if job is not None:
                 job(conn)
             store.set_cursor_tx(conn, name, position, now)

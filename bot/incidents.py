@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ from bot.store import approvals as approvals_store
 from bot.store import incidents as store
 from bot.store.approvals import ApprovalRow
 from bot.store.cases import append_event_tx, touch_case_tx
-from bot.store.db import Database
+from bot.store.tx import Tx, UnitOfWork
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +113,7 @@ class IncidentService:
 
     def __init__(
         self,
-        db: Database,
+        db: UnitOfWork,
         cases: CaseService,
         *,
         channels: ChatChannels | None = None,
@@ -226,7 +225,7 @@ class IncidentService:
 
     @staticmethod
     def _claim_tx(
-        conn: sqlite3.Connection,
+        conn: Tx,
         *,
         case_id: int | None,
         title: str,
@@ -251,9 +250,7 @@ class IncidentService:
         return case_id, row, claimed
 
     @staticmethod
-    def _activate_tx(
-        conn: sqlite3.Connection, *, case_id: int, channel: str, actor: str, event: IncidentDeclared, now: str
-    ) -> None:
+    def _activate_tx(conn: Tx, *, case_id: int, channel: str, actor: str, event: IncidentDeclared, now: str) -> None:
         store.activate_tx(conn, case_id=case_id, channel=channel)
         append_event_tx(conn, case_id, event, actor, now)
         touch_case_tx(conn, case_id, now)
@@ -262,7 +259,7 @@ class IncidentService:
         """Record a status update, show it on the pinned summary and in the channel topic."""
         now = self._now()
 
-        def job(conn: sqlite3.Connection) -> None:
+        def job(conn: Tx) -> None:
             row = self._active_tx(conn, case_id)
             store.set_last_update_tx(conn, case_id=case_id, text=text)
             append_event_tx(conn, case_id, IncidentStatusPosted(text=text, channel=row.channel), actor, now)
@@ -281,7 +278,7 @@ class IncidentService:
         """Give an incident role (commander, comms, scribe, …) to ``user``; return the incident and who had it."""
         now = self._now()
 
-        def job(conn: sqlite3.Connection) -> str | None:
+        def job(conn: Tx) -> str | None:
             row = self._active_tx(conn, case_id)
             previous = store.set_role_tx(conn, case_id=case_id, role=role, user=user)
             event = IncidentRoleAssigned(role=role, user=user, previous=previous, channel=row.channel)
@@ -297,7 +294,7 @@ class IncidentService:
         """Resolve the incident, close its case, and archive the channel when configured; True when archived."""
         now = self._now()
 
-        def job(conn: sqlite3.Connection) -> None:
+        def job(conn: Tx) -> None:
             row = store.get_tx(conn, case_id)
             if row is None:
                 raise UserInputError(f"Case {case_id} has no incident.")
@@ -328,7 +325,7 @@ class IncidentService:
         """Append a chat event to a case timeline unless ``delivery`` was recorded before (then None)."""
         now = self._now()
 
-        def job(conn: sqlite3.Connection) -> TimelineEvent | None:
+        def job(conn: Tx) -> TimelineEvent | None:
             if not store.mark_seen_tx(conn, event_id=delivery, at=now):
                 return None
             entry = append_event_tx(conn, case_id, event, actor, now)
@@ -340,7 +337,7 @@ class IncidentService:
     # --- helpers ------------------------------------------------------------------------------------------
 
     @staticmethod
-    def _active_tx(conn: sqlite3.Connection, case_id: int) -> store.IncidentRow:
+    def _active_tx(conn: Tx, case_id: int) -> store.IncidentRow:
         row = store.get_tx(conn, case_id)
         if row is None:
             raise UserInputError(f"Case {case_id} has no incident; declare one with `incident declare`.")
@@ -375,7 +372,7 @@ class Digest:
 class Overview:
     """Read-only views across cases, approvals and actions, for chat commands."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: UnitOfWork) -> None:
         self._db = db
 
     async def pending_approvals(self, *, case_id: int | None = None) -> list[tuple[ApprovalRow, list[str]]]:

@@ -37,8 +37,8 @@ from playbooks.engine.approvals import Access
 from playbooks.engine.runner import Engine
 
 if TYPE_CHECKING:
-    # Only the type: the composition root hands the one Database over; commands never open or query it.
-    from bot.store.db import Database
+    # Only the type: the composition root hands the one UnitOfWork over; commands never open or query it.
+    from bot.store.tx import UnitOfWork
 
 __all__ = ["CommandRouter", "Services"]
 
@@ -66,7 +66,7 @@ class Services:
     access: Access
     chat: ChatOut | None = None
     channels: ChatChannels | None = None
-    db: Database
+    db: UnitOfWork
     classify: Callable[[str], Observable | None]
     incident_responders: list[str] = field(default_factory=list)
     archive_on_resolve: bool = True

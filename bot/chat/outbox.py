@@ -32,8 +32,8 @@ from bot.core.models import OutboxStatus, format_time, parse_time, utcnow
 from bot.core.ports import Button, ButtonStyle, Card, ChatTransport, MessageRef
 from bot.store import outbox as store
 from bot.store.cases import append_event_tx
-from bot.store.db import Database
 from bot.store.outbox import OutboxRow
+from bot.store.tx import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class Outbox:
 
     def __init__(
         self,
-        db: Database,
+        db: UnitOfWork,
         transport: ChatTransport,
         *,
         per_second: float = 1.0,

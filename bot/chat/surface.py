@@ -23,17 +23,29 @@ event shows the current truth, and an unchanged card costs no platform call (the
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any
 
 from bot.cases import CaseService
 from bot.chat.outbox import Outbox, card_to_dict, case_card_key
 from bot.core.errors import NotFound
-from bot.core.models import format_time, utcnow
+from bot.core.events import (
+    ActionFinished,
+    ActionReverted,
+    ApprovalDecided,
+    ApprovalEscalated,
+    ApprovalExpired,
+    ApprovalReminder,
+    ApprovalRequested,
+    CaseEventType,
+    IncidentDeclared,
+    Notified,
+    PlaybookFinished,
+    VoteRecorded,
+)
+from bot.core.models import ActionStatus, RunStatus, format_time, utcnow
 from bot.core.ports import ActionResult, Card, ChatTransport
 from bot.feed import EventFeed
 from bot.incidents import IncidentService, Overview
@@ -48,32 +60,33 @@ from bot.presenters import (
     summary_card,
 )
 from bot.store import outbox as store
-from bot.store.db import Database
 from bot.store.feed import FeedEvent
+from bot.store.tx import Tx, UnitOfWork
 
 DEFAULT_PLATFORM = "slack"  # a bare channel in a playbook's `notify.to` means Slack, as it did before
 
 # Events that change what the case card shows; the rest (votes, chat messages, deliveries) leave it as it is.
+_E = CaseEventType
 CARD_EVENTS = frozenset(
     {
-        "case_opened",
-        "alert_added",
-        "alert_resolved",
-        "case_split",
-        "indicators_enriched",
-        "techniques_identified",
-        "status_changed",
-        "severity_changed",
-        "assigned",
-        "tagged",
-        "note_added",
-        "incident_declared",
-        "incident_resolved",
+        _E.CASE_OPENED,
+        _E.ALERT_ADDED,
+        _E.ALERT_RESOLVED,
+        _E.CASE_SPLIT,
+        _E.INDICATORS_ENRICHED,
+        _E.TECHNIQUES_IDENTIFIED,
+        _E.STATUS_CHANGED,
+        _E.SEVERITY_CHANGED,
+        _E.ASSIGNED,
+        _E.TAGGED,
+        _E.NOTE_ADDED,
+        _E.INCIDENT_DECLARED,
+        _E.INCIDENT_RESOLVED,
     }
 )
-APPROVAL_EVENTS = frozenset({"approval_requested", "vote_recorded", "approval_decided", "approval_expired"})
+# Events that change what an incident's pinned summary shows.
 SUMMARY_EVENTS = frozenset(
-    {"incident_status", "incident_role_assigned", "incident_resolved", "status_changed", "severity_changed"}
+    {_E.INCIDENT_STATUS, _E.INCIDENT_ROLE_ASSIGNED, _E.INCIDENT_RESOLVED, _E.STATUS_CHANGED, _E.SEVERITY_CHANGED}
 )
 
 
@@ -130,7 +143,7 @@ class ChatSurface:
         self._overview = overview
         self._clock = clock
 
-    async def handle(self, events: Sequence[FeedEvent]) -> Callable[[sqlite3.Connection], None] | None:
+    async def handle(self, events: Sequence[FeedEvent]) -> Callable[[Tx], None] | None:
         """Present a batch of events as this platform's outbox rows (idempotent: every row has a key)."""
         plan = _Plan()
         for item in events:
@@ -141,7 +154,7 @@ class ChatSurface:
         now = format_time(self._clock())
         platform, alerts = self.platform, self._alerts
 
-        def job(conn: sqlite3.Connection) -> None:
+        def job(conn: Tx) -> None:
             for show in shows:
                 if show.update_only:
                     found = store.find_tx(conn, platform, show.key)
@@ -184,60 +197,59 @@ class ChatSurface:
 
     async def _plan(self, plan: _Plan, item: FeedEvent) -> None:
         event = item.event
-        type_, data, case_id = str(event.type), event.data, event.case_id
+        case_id = event.case_id
         key = f"event:{case_id}:{event.seq}"  # a one-off message per event: a replay finds it queued already
-        if type_ in CARD_EVENTS:
+        if event.type in CARD_EVENTS:
             plan.cases[case_id] = None
-        if type_ in SUMMARY_EVENTS:
+        if event.type in SUMMARY_EVENTS:
             plan.summaries[case_id] = None
-        if type_ in APPROVAL_EVENTS:
-            plan.approvals[int(data["approval_id"])] = None
-        elif type_ in ("approval_reminder", "approval_escalated"):
-            found = await self._overview.approval(int(data["approval_id"]))
-            if found is not None:
-                escalated = [*data.get("roles", []), *data.get("users", [])] if type_ == "approval_escalated" else []
-                card = reminder_card(found[0], escalated_to=escalated)
-                plan.posts.append(_Show(key, card, self._alerts, case_id, in_thread=True))
-        elif type_ == "action_finished" and data.get("status") == "done":
-            result = ActionResult.from_dict(data.get("result") or {})
-            undo_id = int(data["action_id"]) if data.get("reversible") else None
-            card = action_card(result, action_id=undo_id, case_id=case_id)
-            plan.posts.append(_Show(key, card, self._alerts, case_id, in_thread=True))
-        elif type_ == "action_reverted":
-            card = action_card(ActionResult.from_dict(data.get("result") or {}), action_id=None, case_id=case_id)
-            plan.posts.append(_Show(key, card, self._alerts, case_id, in_thread=True))
-        elif type_ == "playbook_finished" and data.get("status") == "failed":
-            card = failure_card(f"Playbook {data.get('playbook')} failed", str(data.get("error") or ""))
-            plan.posts.append(_Show(key, card, self._alerts, case_id, in_thread=True))
-        elif type_ == "notified":
-            self._notice(plan, key, case_id, data)
-        elif type_ == "incident_declared":
-            await self._declared(plan, key, case_id, data, actor=event.actor)
+        thread = partial(_Show, key, channel=self._alerts, case_id=case_id, in_thread=True)
+        match event.payload:
+            case ApprovalRequested() | VoteRecorded() | ApprovalDecided() | ApprovalExpired() as approval:
+                plan.approvals[approval.approval_id] = None
+            case ApprovalReminder() | ApprovalEscalated() as reminder:
+                found = await self._overview.approval(reminder.approval_id)
+                if found is not None:
+                    escalated = [*reminder.roles, *reminder.users] if isinstance(reminder, ApprovalEscalated) else []
+                    plan.posts.append(thread(reminder_card(found[0], escalated_to=escalated)))
+            case ActionFinished(status=ActionStatus.DONE) as done:
+                undo_id = done.action_id if done.reversible else None
+                result = ActionResult.from_dict(done.result)
+                plan.posts.append(thread(action_card(result, action_id=undo_id, case_id=case_id)))
+            case ActionReverted() as reverted:
+                result = ActionResult.from_dict(reverted.result)
+                plan.posts.append(thread(action_card(result, action_id=None, case_id=case_id)))
+            case PlaybookFinished(status=RunStatus.FAILED) as failed:
+                plan.posts.append(thread(failure_card(f"Playbook {failed.playbook} failed", failed.error or "")))
+            case Notified() as notice:
+                self._notice(plan, key, case_id, notice)
+            case IncidentDeclared() as declared:
+                await self._declared(plan, key, case_id, declared, actor=event.actor)
+            case _:
+                pass
 
-    def _notice(self, plan: _Plan, key: str, case_id: int, data: Mapping[str, Any]) -> None:
-        to = str(data.get("to") or "case")
-        card = notice_card(str(data.get("title") or ""), str(data.get("text") or ""))
-        if to in ("alerts", "case"):
-            plan.posts.append(_Show(key, card, self._alerts, case_id, in_thread=to == "case"))
+    def _notice(self, plan: _Plan, key: str, case_id: int, notice: Notified) -> None:
+        card = notice_card(notice.title, notice.text)
+        if notice.to in ("alerts", "case"):
+            plan.posts.append(_Show(key, card, self._alerts, case_id, in_thread=notice.to == "case"))
             return
-        platform, _, channel = to.rpartition(":")
+        platform, _, channel = notice.to.rpartition(":")
         if (platform or DEFAULT_PLATFORM) == self.platform and channel:
             plan.posts.append(_Show(key, card, channel, case_id))
 
-    async def _declared(self, plan: _Plan, key: str, case_id: int, data: Mapping[str, Any], *, actor: str) -> None:
-        channel = data.get("channel")
+    async def _declared(self, plan: _Plan, key: str, case_id: int, declared: IncidentDeclared, *, actor: str) -> None:
         try:
             case = await self._cases.get(case_id)
         except NotFound:
             return
-        if channel and data.get("platform", DEFAULT_PLATFORM) == self.platform:
+        if declared.channel and (declared.platform or DEFAULT_PLATFORM) == self.platform:
             incident = await self._incidents.get(case_id)
             if incident is not None:
                 card = summary_card(incident, case)
-                plan.posts.append(_Show(summary_key(case_id), card, str(channel), case_id, pin=True))
-        title = str(data.get("title") or case.title)
-        shown_channel = str(channel or "-")
-        plan.posts.append(_Show(key, incident_announcement(title, case, actor, shown_channel), self._alerts, case_id))
+                plan.posts.append(_Show(summary_key(case_id), card, declared.channel, case_id, pin=True))
+        title = declared.title or case.title
+        card = incident_announcement(title, case, actor, declared.channel or "-")
+        plan.posts.append(_Show(key, card, self._alerts, case_id))
 
     # --- rendering from the current state -----------------------------------------------------------------
 
@@ -281,7 +293,7 @@ class ChatSurface:
 def open_surface(
     transport: ChatTransport,
     *,
-    db: Database,
+    db: UnitOfWork,
     feed: EventFeed,
     cases: CaseService,
     incidents: IncidentService,

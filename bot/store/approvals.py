@@ -6,7 +6,6 @@ repeats, retries and restarts cannot decide twice.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +14,7 @@ import orjson
 
 from bot.core.models import ApprovalStatus, Decision, format_time, parse_time
 from bot.store.db import Reader
+from bot.store.tx import Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +79,7 @@ def _row(r: Any) -> ApprovalRow:
 
 
 def insert_tx(
-    conn: sqlite3.Connection,
+    conn: Tx,
     *,
     run_id: int | None,
     step_key: str,
@@ -123,7 +123,7 @@ def insert_tx(
     return _row(row), inserted is not None
 
 
-def get_tx(conn: sqlite3.Connection, approval_id: int) -> ApprovalRow | None:
+def get_tx(conn: Tx, approval_id: int) -> ApprovalRow | None:
     """One approval, inside a writer job."""
     row = conn.execute(f"SELECT {_COLUMNS} FROM approvals WHERE id = ?", (approval_id,)).fetchone()  # noqa: S608
     return None if row is None else _row(row)
@@ -162,9 +162,7 @@ async def due(db: Reader, now: str) -> list[ApprovalRow]:
         return [_row(r) for r in await cursor.fetchall()]
 
 
-def add_vote_tx(
-    conn: sqlite3.Connection, approval_id: int, user_id: str, vote: Decision, reason: str | None, now: str
-) -> bool:
+def add_vote_tx(conn: Tx, approval_id: int, user_id: str, vote: Decision, reason: str | None, now: str) -> bool:
     """Record one user's vote (a user votes once); True when it is new."""
     cursor = conn.execute(
         "INSERT INTO votes (approval_id, user_id, vote, reason, at) VALUES (?, ?, ?, ?, ?)"
@@ -174,7 +172,7 @@ def add_vote_tx(
     return cursor.rowcount == 1
 
 
-def approvals_count_tx(conn: sqlite3.Connection, approval_id: int) -> list[str]:
+def approvals_count_tx(conn: Tx, approval_id: int) -> list[str]:
     """Who has voted to approve, in order."""
     rows = conn.execute(
         "SELECT user_id FROM votes WHERE approval_id = ? AND vote = 'approve' ORDER BY at, user_id", (approval_id,)
@@ -190,7 +188,7 @@ async def votes(db: Reader, approval_id: int) -> list[tuple[str, Decision, str |
 
 
 def decide_tx(
-    conn: sqlite3.Connection,
+    conn: Tx,
     approval_id: int,
     status: ApprovalStatus,
     outcome: Decision,
@@ -207,9 +205,7 @@ def decide_tx(
     return cursor.rowcount == 1
 
 
-def reschedule_tx(
-    conn: sqlite3.Connection, approval_id: int, remind_at: datetime | None, escalation_level: int
-) -> None:
+def reschedule_tx(conn: Tx, approval_id: int, remind_at: datetime | None, escalation_level: int) -> None:
     """Set the next reminder and the escalation level of a pending approval."""
     conn.execute(
         "UPDATE approvals SET remind_at = ?, escalation_level = ? WHERE id = ? AND status = 'pending'",

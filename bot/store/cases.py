@@ -7,7 +7,6 @@ to the previous one of its case (see :func:`bot.core.models.chain_hash`).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +29,7 @@ from bot.core.models import (
     parse_time,
 )
 from bot.store.db import Reader
+from bot.store.tx import Tx
 
 _CASE_COLUMNS = (
     "id, title, status, severity, assignee, source, rule, fingerprint, alert_count, "
@@ -78,7 +78,7 @@ def _json(rows: object) -> str:
 
 
 def find_alerts_tx(
-    conn: sqlite3.Connection, keys: Iterable[tuple[str, str, str]]
+    conn: Tx, keys: Iterable[tuple[str, str, str]]
 ) -> dict[tuple[str, str, str], tuple[int, int | None]]:
     """Look up stored alerts by ``(source, external_id, status)``; return ``(alert_id, case_id)`` per key found."""
     rows = conn.execute(
@@ -89,8 +89,13 @@ def find_alerts_tx(
     return {(r[0], r[1], r[2]): (r[3], r[4]) for r in rows}
 
 
-def open_cases_tx(conn: sqlite3.Connection, fingerprints: Iterable[str]) -> dict[str, CaseHead]:
-    """The newest open case per fingerprint."""
+def open_cases_tx(conn: Tx, fingerprints: Iterable[str]) -> dict[str, CaseHead]:
+    """The newest open case per fingerprint.
+
+    Single-writer assumption (``bot.store.tx``): nobody opens a case for these fingerprints between this read and
+    the insert that follows it; a concurrent backend locks per fingerprint (or relies on a unique index on open
+    cases' fingerprints and retries).
+    """
     rows = conn.execute(
         "SELECT fingerprint, id, severity, last_seen, alert_count FROM cases"
         " WHERE status != 'closed' AND fingerprint IN (SELECT value FROM json_each(?)) ORDER BY id",
@@ -99,8 +104,14 @@ def open_cases_tx(conn: sqlite3.Connection, fingerprints: Iterable[str]) -> dict
     return {r[0]: CaseHead(r[1], Severity(r[2]), r[3], r[4]) for r in rows}  # later (newer) ids win
 
 
-def timeline_heads_tx(conn: sqlite3.Connection, case_ids: Iterable[int]) -> dict[int, tuple[int, str]]:
-    """The last ``(seq, hash)`` of each case's timeline."""
+def timeline_heads_tx(conn: Tx, case_ids: Iterable[int]) -> dict[int, tuple[int, str]]:
+    """The last ``(seq, hash)`` of each case's timeline, with the cases held until the transaction ends.
+
+    Chaining onto these heads is safe only while nobody else appends to the same cases: the lock says so where
+    the chain is read (see :func:`lock_cases_tx` and ``bot.store.tx``).
+    """
+    case_ids = list(case_ids)
+    lock_cases_tx(conn, case_ids)
     rows = conn.execute(
         "SELECT t.case_id, t.seq, t.hash FROM json_each(?) AS k JOIN timeline AS t ON t.case_id = k.value"
         " AND t.seq = (SELECT max(seq) FROM timeline WHERE case_id = k.value)",
@@ -109,15 +120,19 @@ def timeline_heads_tx(conn: sqlite3.Connection, case_ids: Iterable[int]) -> dict
     return {r[0]: (r[1], r[2]) for r in rows}
 
 
-def next_ids_tx(conn: sqlite3.Connection) -> tuple[int, int]:
-    """The next free case and alert ids (the writer holds the write lock, so nobody else takes them)."""
+def next_ids_tx(conn: Tx) -> tuple[int, int]:
+    """The next free case and alert ids.
+
+    Single-writer assumption (``bot.store.tx``): ``max(id) + 1`` is free only because the one writer holds the
+    write lock; a backend with concurrent writers hands ids out from identity columns instead.
+    """
     row = conn.execute(
         "SELECT (SELECT coalesce(max(id), 0) FROM cases) + 1, (SELECT coalesce(max(id), 0) FROM alerts) + 1"
     ).fetchone()
     return int(row[0]), int(row[1])
 
 
-def insert_cases_tx(conn: sqlite3.Connection, cases: Sequence[tuple[int, Alert, str, str]]) -> None:
+def insert_cases_tx(conn: Tx, cases: Sequence[tuple[int, Alert, str, str]]) -> None:
     """Insert new cases ``(id, first alert, fingerprint, now)``; counts start at 0 and are set by the updates."""
     if not cases:
         return
@@ -130,7 +145,7 @@ def insert_cases_tx(conn: sqlite3.Connection, cases: Sequence[tuple[int, Alert, 
     )
 
 
-def insert_alerts_tx(conn: sqlite3.Connection, alerts: Sequence[tuple[int, Alert, int | None, str]]) -> None:
+def insert_alerts_tx(conn: Tx, alerts: Sequence[tuple[int, Alert, int | None, str]]) -> None:
     """Insert alerts ``(id, alert, case_id, received_at)`` and their observables."""
     if not alerts:
         return
@@ -172,7 +187,7 @@ def insert_alerts_tx(conn: sqlite3.Connection, alerts: Sequence[tuple[int, Alert
         )
 
 
-def update_cases_tx(conn: sqlite3.Connection, updates: Mapping[int, tuple[int, str]]) -> None:
+def update_cases_tx(conn: Tx, updates: Mapping[int, tuple[int, str]]) -> None:
     """Add ``count`` alerts to each case and move its last-seen/updated-at to ``at``: ``{case_id: (count, at)}``."""
     if not updates:
         return
@@ -201,7 +216,7 @@ class TimelineWriter:
         self.rows.append([case_id, entry.seq, type_, at, actor, _json(entry.data), prev_hash, entry.hash])
         return entry
 
-    def flush(self, conn: sqlite3.Connection) -> None:
+    def flush(self, conn: Tx) -> None:
         """Insert the chained events."""
         if self.rows:
             conn.execute(
@@ -223,12 +238,51 @@ def _chained(
     )
 
 
-def touch_case_tx(conn: sqlite3.Connection, case_id: int, at: str) -> None:
+@dataclass(frozen=True, slots=True)
+class CaseFields:
+    """The fields of a case that people and playbooks change."""
+
+    status: CaseStatus
+    severity: Severity
+    assignee: str | None
+    tags: tuple[str, ...]
+
+
+def case_fields_tx(conn: Tx, case_id: int) -> CaseFields | None:
+    """A case's changeable fields, read inside the transaction that changes them."""
+    lock_cases_tx(conn, [case_id])
+    row = conn.execute("SELECT status, severity, assignee, tags FROM cases WHERE id = ?", (case_id,)).fetchone()
+    if row is None:
+        return None
+    return CaseFields(CaseStatus(row[0]), Severity(row[1]), row[2], tuple(orjson.loads(row[3])))
+
+
+_CHANGEABLE = frozenset({"status", "severity", "assignee", "tags"})
+
+
+def set_case_field_tx(conn: Tx, case_id: int, name: str, value: str, at: str) -> None:
+    """Set one changeable field (``tags`` as its JSON list) and mark the case updated."""
+    if name not in _CHANGEABLE:
+        raise ValueError(f"{name} is not a changeable case field")
+    conn.execute(f"UPDATE cases SET {name} = ?, updated_at = ? WHERE id = ?", (value, at, case_id))  # noqa: S608
+
+
+def lock_cases_tx(conn: Tx, case_ids: Iterable[int]) -> None:
+    """Hold these cases until the transaction ends, before reading what will be changed or chained onto.
+
+    A no-op on SQLite: its one writer already holds the database's write lock for the whole transaction. A
+    backend with concurrent writers implements it as a row lock (``SELECT … FOR UPDATE``), so that two writers
+    never extend one case's hash chain from the same head or decide from the same stale fields.
+    """
+    del conn, case_ids
+
+
+def touch_case_tx(conn: Tx, case_id: int, at: str) -> None:
     """Mark a case as updated."""
     conn.execute("UPDATE cases SET updated_at = ? WHERE id = ?", (at, case_id))
 
 
-def append_event_tx(conn: sqlite3.Connection, case_id: int, event: EventPayload, actor: str, at: str) -> TimelineEvent:
+def append_event_tx(conn: Tx, case_id: int, event: EventPayload, actor: str, at: str) -> TimelineEvent:
     """Append one event to a case timeline, chained to the case's previous event."""
     writer = TimelineWriter(timeline_heads_tx(conn, [case_id]))
     entry = writer.append(case_id, event, actor, at)

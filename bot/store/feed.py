@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
 import orjson
 
 from bot.core.models import TimelineEvent
 from bot.store.db import Reader
+from bot.store.tx import Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,7 @@ async def cursor(db: Reader, subscriber: str) -> int | None:
     return None if row is None else int(row[0])
 
 
-def set_cursor_tx(conn: sqlite3.Connection, subscriber: str, position: int, now: str) -> None:
+def set_cursor_tx(conn: Tx, subscriber: str, position: int, now: str) -> None:
     """Move ``subscriber``'s cursor forward (never back: a late, stale write cannot rewind it)."""
     conn.execute(
         "INSERT INTO feed_cursors (subscriber, position, updated_at) VALUES (?, ?, ?)"

@@ -7,7 +7,6 @@ its channel exists, so two declarations for one case cannot both create a channe
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from bot.core.events import CaseOpened
 from bot.core.models import ActionStatus, CaseStatus, IncidentStatus, Severity, TimelineEvent
 from bot.store.cases import append_event_tx, next_ids_tx
 from bot.store.db import Reader
+from bot.store.tx import Tx
 
 MANUAL_SOURCE = "chat"
 MANUAL_RULE = "incident"
@@ -58,7 +58,7 @@ def _row(r: Sequence[Any]) -> IncidentRow:
 # --- writes (inside a writer job) -------------------------------------------------------------------------
 
 
-def open_case_tx(conn: sqlite3.Connection, *, title: str, severity: Severity, actor: str, now: str) -> TimelineEvent:
+def open_case_tx(conn: Tx, *, title: str, severity: Severity, actor: str, now: str) -> TimelineEvent:
     """Open a case that no alert created (declared from chat) and chain its ``case_opened`` event."""
     case_id, _ = next_ids_tx(conn)
     fingerprint = f"manual:{case_id}"  # never equal to an alert fingerprint (those are sha256 hex)
@@ -79,20 +79,20 @@ def open_case_tx(conn: sqlite3.Connection, *, title: str, severity: Severity, ac
     return append_event_tx(conn, case_id, opened, actor, now)
 
 
-def case_head_tx(conn: sqlite3.Connection, case_id: int) -> tuple[str, str] | None:
+def case_head_tx(conn: Tx, case_id: int) -> tuple[str, str] | None:
     """A case's ``(status, title)``, or None when there is no such case."""
     row = conn.execute("SELECT status, title FROM cases WHERE id = ?", (case_id,)).fetchone()
     return None if row is None else (str(row[0]), str(row[1]))
 
 
-def get_tx(conn: sqlite3.Connection, case_id: int) -> IncidentRow | None:
+def get_tx(conn: Tx, case_id: int) -> IncidentRow | None:
     """One incident, inside a writer job."""
     row = conn.execute(f"SELECT {_COLUMNS} FROM incidents WHERE case_id = ?", (case_id,)).fetchone()  # noqa: S608
     return None if row is None else _row(row)
 
 
 def claim_tx(
-    conn: sqlite3.Connection, *, case_id: int, title: str, declared_by: str, now: str, stale_before: str
+    conn: Tx, *, case_id: int, title: str, declared_by: str, now: str, stale_before: str
 ) -> tuple[IncidentRow, bool]:
     """Claim ``case_id`` for a new incident; return the row and whether this call claimed it.
 
@@ -111,24 +111,24 @@ def claim_tx(
     return row, inserted is not None
 
 
-def release_tx(conn: sqlite3.Connection, *, case_id: int, declared_at: str) -> None:
+def release_tx(conn: Tx, *, case_id: int, declared_at: str) -> None:
     """Give up a claim whose channel could not be created."""
     conn.execute(
         "DELETE FROM incidents WHERE case_id = ? AND status = 'declaring' AND declared_at = ?", (case_id, declared_at)
     )
 
 
-def activate_tx(conn: sqlite3.Connection, *, case_id: int, channel: str) -> None:
+def activate_tx(conn: Tx, *, case_id: int, channel: str) -> None:
     """Record the created channel: the incident is active."""
     conn.execute("UPDATE incidents SET channel = ?, status = 'active' WHERE case_id = ?", (channel, case_id))
 
 
-def set_last_update_tx(conn: sqlite3.Connection, *, case_id: int, text: str) -> None:
+def set_last_update_tx(conn: Tx, *, case_id: int, text: str) -> None:
     """Keep the latest status text (the timeline keeps every one)."""
     conn.execute("UPDATE incidents SET last_update = ? WHERE case_id = ?", (text, case_id))
 
 
-def set_role_tx(conn: sqlite3.Connection, *, case_id: int, role: str, user: str) -> str | None:
+def set_role_tx(conn: Tx, *, case_id: int, role: str, user: str) -> str | None:
     """Give ``role`` to ``user``; return who held it before."""
     row = get_tx(conn, case_id)
     assert row is not None
@@ -139,7 +139,7 @@ def set_role_tx(conn: sqlite3.Connection, *, case_id: int, role: str, user: str)
     return previous
 
 
-def resolve_tx(conn: sqlite3.Connection, *, case_id: int, now: str) -> bool:
+def resolve_tx(conn: Tx, *, case_id: int, now: str) -> bool:
     """Resolve an active incident; False when it was not active (the first resolve wins)."""
     cursor = conn.execute(
         "UPDATE incidents SET status = 'resolved', resolved_at = ? WHERE case_id = ? AND status = 'active'",
@@ -148,7 +148,7 @@ def resolve_tx(conn: sqlite3.Connection, *, case_id: int, now: str) -> bool:
     return cursor.rowcount == 1
 
 
-def mark_seen_tx(conn: sqlite3.Connection, *, event_id: str, at: str) -> bool:
+def mark_seen_tx(conn: Tx, *, event_id: str, at: str) -> bool:
     """Remember a platform delivery; False when it was seen before (then write nothing for it)."""
     cursor = conn.execute(
         "INSERT INTO seen_events (event_id, at) VALUES (?, ?) ON CONFLICT (event_id) DO NOTHING", (event_id, at)

@@ -6,7 +6,6 @@ nothing are kept for less time than answers that did). Reads take one query for 
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ import orjson
 from bot.core.models import Observable, ObservableKind
 from bot.core.ports import Verdict, VerdictLevel
 from bot.store.db import Reader
+from bot.store.tx import Tx
 
 CacheKey = tuple[str, str, str, str]
 """``(connector, credential_id, kind, value)``."""
@@ -43,7 +43,7 @@ class CacheEntry:
     expires_at: str
 
 
-def put_cache_tx(conn: sqlite3.Connection, batches: list[list[CacheEntry]]) -> list[None]:
+def put_cache_tx(conn: Tx, batches: list[list[CacheEntry]]) -> list[None]:
     """Upsert cache entries (a batched writer job: one statement for all queued batches)."""
     rows = [
         [*entry.key, orjson.dumps(entry.verdict.to_dict()).decode(), entry.fetched_at, entry.expires_at]
@@ -61,7 +61,7 @@ def put_cache_tx(conn: sqlite3.Connection, batches: list[list[CacheEntry]]) -> l
     return [None] * len(batches)
 
 
-def purge_cache_tx(conn: sqlite3.Connection, now: str) -> int:
+def purge_cache_tx(conn: Tx, now: str) -> int:
     """Delete expired cache rows; return how many."""
     return conn.execute("DELETE FROM intel_cache WHERE expires_at <= ?", (now,)).rowcount
 
@@ -79,7 +79,7 @@ class CaseVerdict:
     enriched_at: str
 
 
-def put_case_verdicts_tx(conn: sqlite3.Connection, verdicts: Sequence[CaseVerdict]) -> None:
+def put_case_verdicts_tx(conn: Tx, verdicts: Sequence[CaseVerdict]) -> None:
     """Store (replace) the merged verdicts of indicators on their cases."""
     rows = [
         [v.case_id, str(v.kind), v.value, str(v.level), v.score, orjson.dumps(v.report).decode(), v.enriched_at]

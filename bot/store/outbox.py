@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +9,7 @@ import orjson
 
 from bot.core.models import OutboxStatus
 from bot.store.db import Reader
+from bot.store.tx import Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +63,7 @@ def _dumps(value: Any) -> str:
 
 
 def enqueue_post_tx(
-    conn: sqlite3.Connection,
+    conn: Tx,
     *,
     platform: str,
     channel: str,
@@ -88,14 +88,14 @@ def enqueue_post_tx(
     return cursor.lastrowid
 
 
-def find_tx(conn: sqlite3.Connection, platform: str, dedup_key: str) -> int | None:
+def find_tx(conn: Tx, platform: str, dedup_key: str) -> int | None:
     """The post this platform made under ``dedup_key``, if any."""
     found = conn.execute("SELECT id FROM outbox WHERE platform = ? AND dedup_key = ?", (platform, dedup_key)).fetchone()
     return None if found is None else int(found[0])
 
 
 def show_tx(
-    conn: sqlite3.Connection,
+    conn: Tx,
     *,
     platform: str,
     channel: str,
@@ -124,7 +124,7 @@ def show_tx(
     return found
 
 
-def enqueue_update_tx(conn: sqlite3.Connection, message_id: int, payload: dict[str, Any], now: str) -> None:
+def enqueue_update_tx(conn: Tx, message_id: int, payload: dict[str, Any], now: str) -> None:
     """Change a message: rewrite it while unsent, else queue (or replace the queued) update.
 
     A version equal to the newest one already queued or sent changes nothing, so re-presenting an unchanged card
@@ -155,9 +155,7 @@ def enqueue_update_tx(conn: sqlite3.Connection, message_id: int, payload: dict[s
         )
 
 
-def enqueue_ephemeral_tx(
-    conn: sqlite3.Connection, *, platform: str, channel: str, user: str, payload: dict[str, Any], now: str
-) -> int:
+def enqueue_ephemeral_tx(conn: Tx, *, platform: str, channel: str, user: str, payload: dict[str, Any], now: str) -> int:
     """Queue a message only ``user`` sees."""
     cursor = conn.execute(
         "INSERT INTO outbox (platform, op, channel, user_id, payload, status, next_at, created_at)"
@@ -193,14 +191,14 @@ async def next_due_at(db: Reader, platform: str) -> str | None:
     return None if row is None else row[0]
 
 
-def payload_tx(conn: sqlite3.Connection, row_id: int) -> dict[str, Any] | None:
+def payload_tx(conn: Tx, row_id: int) -> dict[str, Any] | None:
     """A row's payload as it is now (it may have been rewritten while it was being sent)."""
     row = conn.execute("SELECT payload FROM outbox WHERE id = ?", (row_id,)).fetchone()
     return None if row is None else dict(orjson.loads(row[0]))
 
 
 def mark_sent_tx(
-    conn: sqlite3.Connection, row_id: int, message_id: str | None, now: str, payload: dict[str, Any] | None = None
+    conn: Tx, row_id: int, message_id: str | None, now: str, payload: dict[str, Any] | None = None
 ) -> None:
     """Record a successful send (the message id of a post, and the version that went out when given)."""
     conn.execute(
@@ -210,14 +208,14 @@ def mark_sent_tx(
     )
 
 
-def reschedule_tx(conn: sqlite3.Connection, row_id: int, next_at: str, error: str | None) -> None:
+def reschedule_tx(conn: Tx, row_id: int, next_at: str, error: str | None) -> None:
     """Try a row again later."""
     conn.execute(
         "UPDATE outbox SET next_at = ?, attempts = attempts + 1, error = ? WHERE id = ?", (next_at, error, row_id)
     )
 
 
-def hold_channel_tx(conn: sqlite3.Connection, platform: str, channel: str, until: str) -> None:
+def hold_channel_tx(conn: Tx, platform: str, channel: str, until: str) -> None:
     """Hold every pending row of a channel until ``until`` (the platform said it is rate limited)."""
     conn.execute(
         "UPDATE outbox SET next_at = max(next_at, ?) WHERE status = 'pending' AND platform = ? AND channel = ?",
@@ -225,7 +223,7 @@ def hold_channel_tx(conn: sqlite3.Connection, platform: str, channel: str, until
     )
 
 
-def mark_failed_tx(conn: sqlite3.Connection, row_id: int, error: str) -> None:
+def mark_failed_tx(conn: Tx, row_id: int, error: str) -> None:
     """Give up on a row (a permanent error)."""
     conn.execute(
         "UPDATE outbox SET status = 'failed', error = ?, attempts = attempts + 1 WHERE id = ?", (error, row_id)

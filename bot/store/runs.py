@@ -5,7 +5,6 @@ Writes (``*_tx``) run inside writer jobs; reads go through the aiosqlite reader.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,6 +13,7 @@ import orjson
 
 from bot.core.models import ActionStatus, RunStatus, StepStatus, parse_time
 from bot.store.db import Reader
+from bot.store.tx import Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +65,7 @@ def _dumps(value: Any) -> str:
 
 
 def create_run_tx(
-    conn: sqlite3.Connection,
+    conn: Tx,
     *,
     playbook: str,
     version: int,
@@ -86,9 +86,7 @@ def create_run_tx(
     return None if row is None else int(row[0])
 
 
-def set_run_status_tx(
-    conn: sqlite3.Connection, run_id: int, status: RunStatus, now: str, error: str | None = None
-) -> None:
+def set_run_status_tx(conn: Tx, run_id: int, status: RunStatus, now: str, error: str | None = None) -> None:
     """Move a run to ``status``."""
     conn.execute(
         "UPDATE runs SET status = ?, error = ?, updated_at = ? WHERE id = ?", (str(status), error, now, run_id)
@@ -96,7 +94,7 @@ def set_run_status_tx(
 
 
 def put_step_tx(
-    conn: sqlite3.Connection,
+    conn: Tx,
     run_id: int,
     step_key: str,
     status: StepStatus,
@@ -151,7 +149,7 @@ async def steps(db: Reader, run_id: int) -> dict[str, StepRow]:
 
 
 def begin_action_tx(
-    conn: sqlite3.Connection,
+    conn: Tx,
     *,
     key: str,
     run_id: int | None,
@@ -174,14 +172,14 @@ def begin_action_tx(
     return action_by_key_tx(conn, key)
 
 
-def action_by_key_tx(conn: sqlite3.Connection, key: str) -> ActionRow | None:
+def action_by_key_tx(conn: Tx, key: str) -> ActionRow | None:
     """An action by idempotency key."""
     row = conn.execute(f"SELECT {_ACTION_COLUMNS} FROM actions WHERE idempotency_key = ?", (key,)).fetchone()  # noqa: S608
     return None if row is None else _action(row)
 
 
 def finish_action_tx(
-    conn: sqlite3.Connection,
+    conn: Tx,
     key: str,
     status: ActionStatus,
     result: dict[str, Any],
@@ -197,13 +195,13 @@ def finish_action_tx(
     )
 
 
-def claim_revert_tx(conn: sqlite3.Connection, action_id: int) -> bool:
+def claim_revert_tx(conn: Tx, action_id: int) -> bool:
     """Claim a done action for undoing (compare-and-set), so only one undo calls the vendor."""
     cursor = conn.execute("UPDATE actions SET status = 'reverting' WHERE id = ? AND status = 'done'", (action_id,))
     return cursor.rowcount == 1
 
 
-def release_revert_tx(conn: sqlite3.Connection, action_id: int, retry_at: str | None) -> None:
+def release_revert_tx(conn: Tx, action_id: int, retry_at: str | None) -> None:
     """An undo failed: the action is done again, and a TTL undo is tried again at ``retry_at``."""
     conn.execute(
         "UPDATE actions SET status = 'done', revert_at = CASE WHEN revert_at IS NULL THEN NULL ELSE ? END,"
@@ -213,7 +211,7 @@ def release_revert_tx(conn: sqlite3.Connection, action_id: int, retry_at: str | 
     )
 
 
-def mark_reverted_tx(conn: sqlite3.Connection, action_id: int, result: dict[str, Any], now: str) -> bool:
+def mark_reverted_tx(conn: Tx, action_id: int, result: dict[str, Any], now: str) -> bool:
     """Mark a claimed (or done) action as reverted (compare-and-set: only once)."""
     cursor = conn.execute(
         "UPDATE actions SET status = 'reverted', revert_at = NULL, result = json_set(coalesce(result, '{}'),"

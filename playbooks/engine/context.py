@@ -22,8 +22,8 @@ from bot.core.ports import Responders
 from bot.core.tasks import TaskSupervisor
 from bot.enrichment import EnrichmentService
 from bot.incidents import IncidentService
-from bot.store.db import Database
 from bot.store.runs import RunRow
+from bot.store.tx import UnitOfWork
 from playbooks.engine import expressions
 from playbooks.engine.approvals import Access, Guardrails
 
@@ -67,7 +67,7 @@ class Reply:
 class Services:
     """Storage, the case service, connectors, policy and the clock, as every engine part sees them."""
 
-    db: Database
+    db: UnitOfWork
     cases: CaseService
     enrichment: EnrichmentService
     responders: Responders

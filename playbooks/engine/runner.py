@@ -26,7 +26,7 @@ from bot.core.ports import ButtonClicked, Responders
 from bot.core.tasks import TaskSupervisor
 from bot.enrichment import EnrichmentService
 from bot.incidents import IncidentService
-from bot.store.db import Database
+from bot.store.tx import UnitOfWork
 from playbooks.engine.actions import ActionService
 from playbooks.engine.approval_service import ApprovalService
 from playbooks.engine.approvals import Access, Guardrails
@@ -47,7 +47,7 @@ class Engine:
     def __init__(
         self,
         *,
-        db: Database,
+        db: UnitOfWork,
         cases: CaseService,
         enrichment: EnrichmentService,
         responders: Responders,
@@ -83,7 +83,7 @@ class Engine:
     # --- what other code reads (and bot.app refreshes) ------------------------------------------------------
 
     @property
-    def db(self) -> Database:
+    def db(self) -> UnitOfWork:
         """The store."""
         return self.services.db
 
