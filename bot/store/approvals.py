@@ -41,13 +41,12 @@ class ApprovalRow:
     expires_at: datetime
     remind_at: datetime | None
     escalation_level: int
-    card: dict[str, Any] | None
     created_at: datetime
 
 
 _COLUMNS = (
     "id, run_id, step_key, case_id, action, target, reason, message, requester, policy, required, critical, status,"
-    " outcome, decided_by, decided_at, decision_reason, expires_at, remind_at, escalation_level, card, created_at"
+    " outcome, decided_by, decided_at, decision_reason, expires_at, remind_at, escalation_level, created_at"
 )
 
 
@@ -73,8 +72,7 @@ def _row(r: Any) -> ApprovalRow:
         parse_time(r[17]),
         None if r[18] is None else parse_time(r[18]),
         r[19],
-        orjson.loads(r[20]) if r[20] else None,
-        parse_time(r[21]),
+        parse_time(r[20]),
     )
 
 

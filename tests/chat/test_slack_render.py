@@ -158,7 +158,6 @@ def row(**overrides: Any) -> ApprovalRow:
         "expires_at": datetime(2030, 1, 1, tzinfo=UTC),
         "remind_at": None,
         "escalation_level": 0,
-        "card": None,
         "created_at": datetime(2029, 12, 31, 20, tzinfo=UTC),
     }
     values.update(overrides)
