@@ -129,6 +129,7 @@ class App:
         )
         self.tasks = TaskSupervisor()
         self.feed = EventFeed(self.db)
+        self.access = Access(settings.access.roles)  # one instance: the engine and the router authorize alike
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
         slack = settings.chat.slack
@@ -162,7 +163,7 @@ class App:
             playbooks=load_playbooks(settings, registries),
             actions=registries.actions,
             steps=registries.steps,
-            access=Access(settings.access.roles),
+            access=self.access,
             guardrails=guardrails(settings),
             incidents=self.incidents,
         )
@@ -185,7 +186,7 @@ class App:
                 cases=self.cases,
                 enrichment=self.enrichment,
                 engine=self.engine,
-                access=Access(settings.access.roles),
+                access=self.access,
                 chat=slack_outbox,
                 channels=channels,
                 incidents=self.incidents,
@@ -193,7 +194,7 @@ class App:
                 classify=classify,
                 incident_responders=list(slack.incident_responders) if slack else [],
                 archive_on_resolve=slack.archive_on_resolve if slack else True,
-                bot_user=None,
+                bot_user=lambda: self.slack.bot_user if self.slack else None,  # learned when Slack starts
                 case_for_thread=self._case_for_thread,
             )
         )
@@ -227,12 +228,9 @@ class App:
     async def _refresh_groups(self) -> None:
         """Let user groups listed in access.roles stand for their current members (a failed read keeps the last)."""
         assert self.slack is not None
-        base = Access(self.settings.access.roles)
-        members = await self.slack.usergroup_members(sorted(base.groups()))
+        members = await self.slack.usergroup_members(sorted(self.access.groups()))
         if members:
-            current = base.expanded(members)
-            self.engine.access = current
-            self.router.services.access = current
+            self.access.use_group_members(members)
 
     async def _refresh_groups_every(self, seconds: float) -> None:
         while True:
@@ -279,10 +277,9 @@ class App:
             self.tasks.spawn(surface.outbox.run(), name=f"{platform}-outbox")
         if self.slack is not None:
             await self.slack.start()
-            self.router.services.bot_user = self.slack.bot_user
             if self.scheduler is not None:
                 self.scheduler.start()
-            if Access(self.settings.access.roles).groups():
+            if self.access.groups():
                 await self._refresh_groups()
                 self.tasks.spawn(self._refresh_groups_every(600), name="slack-usergroups")
         config = IntakeConfig(

@@ -54,10 +54,11 @@ async def no_case_thread(platform: str, channel: str, thread: str) -> int | None
 class Services:
     """Everything the commands need, built by the composition root (``bot.app``).
 
-    ``incident_responders`` are invited to every incident channel; ``bot_user`` is the bot's own chat user id
-    (its messages are not recorded); ``case_for_thread(platform, channel, thread)`` names the case whose card thread
-    that is (the outbox knows); ``incidents`` is the incident service the engine uses too (built from
-    ``channels`` and the responders when not given); ``chat`` answers ``--share`` in the caller's channel.
+    ``incident_responders`` are invited to every incident channel; ``bot_user()`` is the bot's own chat user
+    id once known (its messages are not recorded); ``case_for_thread(platform, channel, thread)`` names the case
+    whose card thread that is (the outbox knows); ``incidents`` is the incident service the engine uses too
+    (built from ``channels`` and the responders when not given); ``chat`` answers ``--share`` in the caller's
+    channel.
     """
 
     cases: CaseService
@@ -70,7 +71,7 @@ class Services:
     classify: Callable[[str], Observable | None]
     incident_responders: list[str] = field(default_factory=list)
     archive_on_resolve: bool = True
-    bot_user: str | None = None
+    bot_user: Callable[[], str | None] = lambda: None
     case_for_thread: Callable[[str, str, str], Awaitable[int | None]] = no_case_thread
     incidents: IncidentService | None = None
     clock: Callable[[], datetime] = utcnow

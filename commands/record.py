@@ -36,7 +36,7 @@ async def _case_for(rt: Runtime, platform: str, channel: str, thread: str | None
 
 
 def _own(rt: Runtime, user: str) -> bool:
-    return not user or (rt.services.bot_user is not None and user == rt.services.bot_user)
+    return not user or user == rt.services.bot_user()
 
 
 async def on_message(rt: Runtime, event: MessagePosted) -> None:

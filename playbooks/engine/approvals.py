@@ -17,41 +17,40 @@ from playbooks.engine.models import Approval
 _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Access:
     """``access.roles``: role name → chat users, held as user keys (:class:`bot.core.models.ChatUser`).
 
     Entries may be written ``slack:U123``, ``discord:123456789012345678``, ``console:alice`` or as a bare id,
     which keeps meaning Slack. Lookups take the key of the acting user, so the same id on two platforms is two
-    people.
+    people. An entry may also be a user group (Slack ``S…`` ids): it stands for the members last given to
+    :meth:`use_group_members`. One instance is shared by everything that authorizes (the engine and the command
+    router), so a refresh of group members reaches all of them at once.
     """
 
     roles: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    _group_members: dict[str, frozenset[str]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        normal = {role: [ChatUser.parse(m).key for m in members] for role, members in self.roles.items()}
-        object.__setattr__(self, "roles", normal)  # frozen: normalised once, here
+        self.roles = {role: [ChatUser.parse(m).key for m in members] for role, members in self.roles.items()}
 
     def members(self, role: str) -> set[str]:
-        """The users in ``role``."""
-        return set(self.roles.get(role, ()))
+        """The users in ``role`` (a listed group's current members included)."""
+        listed = self.roles.get(role, ())
+        return {*listed, *(u for m in listed for u in self._group_members.get(m, ()))}
 
     def has_role(self, user: str, role: str) -> bool:
-        """True when ``user`` is in ``role``."""
-        return user in self.roles.get(role, ())
+        """True when ``user`` is in ``role``, directly or through a listed group."""
+        listed = self.roles.get(role, ())
+        return user in listed or any(user in self._group_members.get(m, ()) for m in listed)
 
     def groups(self) -> set[str]:
         """Chat user-group ids listed under any role (Slack group ids start with S)."""
         return {m for members in self.roles.values() for m in members if _GROUP_ID.match(m)}
 
-    def expanded(self, groups: Mapping[str, Sequence[str]]) -> Access:
-        """A copy in which each listed user group also stands for its members."""
-        return Access(
-            {
-                role: list(dict.fromkeys([*members, *(u for m in members for u in groups.get(m, ()))]))
-                for role, members in self.roles.items()
-            }
-        )
+    def use_group_members(self, groups: Mapping[str, Sequence[str]]) -> None:
+        """Let each listed user group stand for these members from now on (groups not given keep their last)."""
+        self._group_members.update({group: frozenset(users) for group, users in groups.items()})
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,7 +81,7 @@ def make_router(env: Env, **overrides: object) -> CommandRouter:
         "classify": classify,
         "incident_responders": list(ON_CALL),
         "archive_on_resolve": True,
-        "bot_user": BOT,
+        "bot_user": lambda: BOT,
         "clock": env.clock,
     }
     fields.update(overrides)
