@@ -17,7 +17,7 @@ from bot.cases import CaseService, IngestOutcome
 from bot.chat.outbox import Outbox
 from bot.chat.slack.adapter import SlackAdapter, SlackChannels, SlackTransport
 from bot.chat.surface import ChatSurface, open_surface
-from bot.core.errors import ConfigError
+from bot.core.errors import ConfigError, StoreUnavailable
 from bot.core.models import Alert, AlertStatus, format_time, utcnow
 from bot.core.ports import ChatChannels, ChatEvent, ChatTransport, ContainmentKind, Reply
 from bot.core.tasks import TaskSupervisor
@@ -30,7 +30,7 @@ from bot.presenters import digest_card
 from bot.scheduler import Scheduler
 from bot.server import AlertEndpoint, IntakeConfig, build_app
 from bot.settings import Settings, SlackSettings
-from bot.store import intel
+from bot.store import health, intel
 from bot.store import outbox as outbox_store
 from bot.store.db import Database
 from commands import CommandRouter, Services
@@ -131,6 +131,7 @@ class App:
         self.feed = EventFeed(self.db)
         self.access = Access(settings.access.roles)  # one instance: the engine and the router authorize alike
         self._runner: web.AppRunner | None = None
+        self._ready_probe: tuple[float, asyncio.Task[str | None]] | None = None
         self.port: int | None = None
         slack = settings.chat.slack
         self.slack = self._slack_adapter(slack) if slack is not None else None
@@ -294,7 +295,7 @@ class App:
             and (self.settings.chat.slack.signing_secret is not None)
         )
         routes = [("POST", "/slack/events", self.slack.handle)] if slack_http and self.slack is not None else []
-        web_app = build_app(AlertEndpoint(config, self.cases, self._ingested), self._healthy, routes)
+        web_app = build_app(AlertEndpoint(config, self.cases, self._ingested), self._ready, routes)
         # No access log: one line per alert is noise at thousands per second; state changes are logged instead.
         self._runner = web.AppRunner(web_app, access_log=None)
         await self._runner.setup()
@@ -309,14 +310,26 @@ class App:
         self.port = int(addresses[0][1]) if addresses else self.settings.server.port
         logger.info("soarbot listening on http://%s:%s", self.settings.server.host, self.port)
 
-    async def _healthy(self) -> bool:
+    async def _ready(self) -> str | None:
+        """None when a write commits now; otherwise why not (``/readyz`` answers 503 with it).
+
+        Probes within a second share one write, so a load balancer polling hard costs at most one fsync a second.
+        """
+        loop = asyncio.get_running_loop()
+        if self._ready_probe is None or loop.time() - self._ready_probe[0] > 1.0:
+            self._ready_probe = (loop.time(), loop.create_task(self._probe_write()))
+        return await asyncio.shield(self._ready_probe[1])
+
+    async def _probe_write(self) -> str | None:
         try:
-            async with self.db.reader.execute("SELECT 1") as cursor:
-                await cursor.fetchone()
-        except Exception:  # noqa: BLE001 - any failure means "not healthy"
-            logger.warning("Health check: database unreachable", exc_info=True)
-            return False
-        return True
+            await self.db.write(partial(health.probe_write_tx, now=format_time(utcnow())))
+        except StoreUnavailable as err:
+            logger.warning("Readiness: the database cannot be written: %s", err)
+            return "the database cannot be written"
+        except Exception:  # noqa: BLE001 - a probe answers "not ready", it never fails the request
+            logger.exception("Readiness probe failed")
+            return "the readiness probe failed"
+        return None
 
     async def stop(self) -> None:
         """Stop accepting requests, stop enrichment, close connectors, finish in-flight writes, close the store."""

@@ -1,4 +1,4 @@
-"""The HTTP front door: ``POST /alerts/{source}`` and ``GET /healthz``.
+"""The HTTP front door: ``POST /alerts/{source}``, ``GET /healthz`` (alive) and ``GET /readyz`` (can write).
 
 Order of checks for an alert delivery: unknown source → 404; token → 401 (before reading the body, so an
 unauthenticated flood costs little); body over the limit → 413; HMAC signature → 401; malformed → 400. The
@@ -115,27 +115,34 @@ async def _read_body(request: web.Request, limit: int) -> bytes | None:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """Liveness and database reachability."""
-    check: Callable[[], Awaitable[bool]] = request.app[HEALTH_CHECK]
-    if await check():
-        return web.json_response({"status": "ok"})
-    return web.json_response({"status": "degraded", "database": "unreachable"}, status=503)
+    """Liveness: the process answers. It says nothing of the database (that is ``/readyz``)."""
+    return web.json_response({"status": "ok"})
 
 
-HEALTH_CHECK: web.AppKey[Callable[[], Awaitable[bool]]] = web.AppKey("health_check")
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: 200 while the database can be written (a real write), 503 with the reason while it cannot."""
+    check: Callable[[], Awaitable[str | None]] = request.app[READY_CHECK]
+    problem = await check()
+    if problem is None:
+        return web.json_response({"status": "ready"})
+    return web.json_response({"status": "not ready", "reason": problem}, status=503, headers={"Retry-After": "5"})
+
+
+READY_CHECK: web.AppKey[Callable[[], Awaitable[str | None]]] = web.AppKey("ready_check")
 
 
 def build_app(
     endpoint: AlertEndpoint,
-    health_check: Callable[[], Awaitable[bool]],
+    ready_check: Callable[[], Awaitable[str | None]],
     routes: Sequence[tuple[str, str, Handler]] = (),
 ) -> web.Application:
     """Assemble the aiohttp application (``routes``: chat platforms' endpoints, e.g. /slack/events)."""
     # client_max_size guards the other routes; the alert route reads its body with its own limit.
     app = web.Application(middlewares=[error_boundary], client_max_size=1024 * 1024)
-    app[HEALTH_CHECK] = health_check
+    app[READY_CHECK] = ready_check
     app.router.add_post("/alerts/{source}", endpoint.post)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
     return app

@@ -66,6 +66,42 @@ async def test_healthz(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
+async def set_writable(app: App, writable: bool) -> None:
+    """Make the writer's connection refuse writes (as a read-only file or a full disk would), or take them again.
+
+    On the writer's own thread, outside any job: with writes refused, no job can even begin a transaction.
+    """
+    writer = app.db._writer
+    assert writer is not None
+    pragma = f"PRAGMA query_only = {'OFF' if writable else 'ON'}"
+    await asyncio.get_running_loop().run_in_executor(app.db._executor, writer.execute, pragma)
+
+
+async def test_readyz_fails_while_the_database_cannot_be_written_and_recovers(
+    app: App, client: httpx.AsyncClient
+) -> None:
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+    await set_writable(app, False)
+    await asyncio.sleep(1.1)  # past the probe's one-second reuse
+    down = await client.get("/readyz")
+    assert down.status_code == 503, down.text
+    assert down.json() == {"status": "not ready", "reason": "the database cannot be written"}
+    assert down.headers["Retry-After"] == "5"
+    assert (await client.get("/healthz")).status_code == 200  # alive all the same
+    assert (await client.post("/alerts/generic", json={"id": "x", "title": "t"}, headers=bearer())).status_code == 503
+    await set_writable(app, True)
+    await asyncio.sleep(1.1)
+    assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_readiness_probes_share_one_write_a_second(app: App, client: httpx.AsyncClient) -> None:
+    before = app.db.jobs
+    answers = await asyncio.gather(*(client.get("/readyz") for _ in range(20)))
+    assert {a.status_code for a in answers} == {200}
+    assert app.db.jobs - before <= 2
+
+
 @pytest.mark.parametrize(
     ("source", "fixture"),
     [
