@@ -13,8 +13,9 @@ from bot.cases import CaseService
 from bot.chat.memory import MemoryChat
 from bot.chat.outbox import MAX_ATTEMPTS, Outbox
 from bot.chat.surface import ChatSurface, open_surface
+from bot.core.errors import StoreUnavailable
 from bot.core.events import Notified
-from bot.core.models import Severity
+from bot.core.models import Decision, Severity
 from bot.core.ports import Card
 from bot.feed import EventFeed, FeedEvent
 from bot.incidents import IncidentService
@@ -22,7 +23,7 @@ from bot.store import feed as feed_store
 from bot.store.db import Database
 from tests.chat.test_outbox import Recorder
 from tests.factories import make_alert
-from tests.playbooks.conftest import build
+from tests.playbooks.conftest import build, only
 
 LOADING = "Loading the case…"
 
@@ -157,3 +158,74 @@ async def test_a_transient_handle_failure_does_not_lose_the_event(db: Database, 
         assert sorted(flaky.seen) == list(range(1, head + 1)), "an event was skipped after a 1.5 s transient failure"
     finally:
         await feed.aclose()
+
+
+class BrokenWrites:
+    """The feed's view of the store while writes fail (disk full, a locked file) and reads still work."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self.broken = False
+
+    @property
+    def reader(self):  # type: ignore[no-untyped-def]
+        return self._db.reader
+
+    def on_commit(self, listener):  # type: ignore[no-untyped-def]
+        self._db.on_commit(listener)
+
+    async def write(self, job):  # type: ignore[no-untyped-def]
+        if self.broken:
+            raise StoreUnavailable("the database cannot be written right now")
+        return await self._db.write(job)
+
+
+@pytest.mark.xfail(strict=True, reason="the skip's cursor commit is unguarded: a write failure ends the subscriber")
+async def test_a_write_failure_while_skipping_an_event_does_not_end_the_subscription(
+    db: Database, cases: CaseService
+) -> None:
+    """Bug: EventFeed._deliver commits the cursor past a failed event outside any try (bot/feed.py, the skip path).
+    When the store cannot be written for a couple of seconds, every attempt fails, then the skip's own commit raises
+    StoreUnavailable out of _follow and the subscriber's task ends for good: that platform gets no card again until
+    the process restarts, and settled() never holds (a read failure, by contrast, is survived)."""
+    store = BrokenWrites(db)
+    feed = EventFeed(store)  # type: ignore[arg-type]
+    flaky = Flaky(failures=0)
+    feed.subscribe(flaky)
+    await feed.start()
+    try:
+        store.broken = True
+        await cases.ingest([make_alert("a-1")])
+        await asyncio.sleep(2.5)  # the attempts and the skip have run into the broken store
+        store.broken = False
+        await cases.ingest([make_alert("a-2", host="other-host", ip="198.51.100.7")])
+        assert await feed.settled(seconds=5), "the subscriber stopped following the feed"
+    finally:
+        await feed.aclose()
+
+
+@pytest.mark.xfail(strict=True, reason="0006 does not key approval cards sent before the upgrade")
+async def test_an_approval_card_sent_before_the_upgrade_is_updated_not_posted_again(tmp_path: Path) -> None:
+    """Bug: before 0006 an approval's card was found through approvals.card and its outbox row had no dedup key
+    (only case cards had one); the migration neither backfills ``approval:<id>`` keys from approvals.card nor does
+    ChatSurface look there, so the first vote or decision after an upgrade posts a second approval card while the
+    old one keeps its live Approve/Deny buttons for ever. (Pinned incident summaries lose their updates the same
+    way: update_only finds no ``incident:<id>:summary`` row.) Simulated by clearing the key the old code never set."""
+    env = await build(tmp_path, playbooks=only("malicious-ip"))
+    try:
+        await env.alert()
+        [approval] = await env.pending()
+        chat = await env.shown()
+        [card] = [m for m in chat.posted if [b.label for b in m.card.buttons] == ["Approve", "Deny"]]
+        await env.db.write(
+            lambda conn: conn.execute(
+                "UPDATE outbox SET dedup_key = NULL WHERE dedup_key = ?", (f"approval:{approval.id}",)
+            )
+        )
+        await env.engine.vote(approval.id, "U001", Decision.APPROVE)
+        chat = await env.shown()
+        again = [m for m in chat.posted if m.versions[0].title == card.versions[0].title]
+        assert again == [card], f"a second approval card was posted: {[m.card for m in again[1:]]}"
+        assert card.card.buttons == (), "the card sent before the upgrade still shows Approve/Deny"
+    finally:
+        await env.aclose()
