@@ -13,7 +13,7 @@ from bot.cases import CaseService
 from bot.chat.memory import MemoryChat
 from bot.chat.outbox import MAX_ATTEMPTS, Outbox
 from bot.chat.surface import ChatSurface, open_surface
-from bot.core.errors import StoreUnavailable
+from bot.core.errors import ChatDeliveryError, StoreUnavailable
 from bot.core.events import Notified
 from bot.core.models import Decision, Severity
 from bot.core.ports import Card
@@ -227,5 +227,44 @@ async def test_an_approval_card_sent_before_the_upgrade_is_updated_not_posted_ag
         again = [m for m in chat.posted if m.versions[0].title == card.versions[0].title]
         assert again == [card], f"a second approval card was posted: {[m.card for m in again[1:]]}"
         assert card.card.buttons == (), "the card sent before the upgrade still shows Approve/Deny"
+    finally:
+        await env.aclose()
+
+
+async def test_a_rate_limit_on_one_platform_holds_only_that_platform(db: Database) -> None:
+    """Pins: two platforms share the table and even a channel name; one answering Retry-After holds its own rows
+    only, and each sender sends only its own platform's rows."""
+    first, second = Recorder(platform="one"), Recorder(platform="two")
+    first.errors = [ChatDeliveryError("ratelimited", retry_after=30)]
+    one, two = Outbox(db, first, per_second=50), Outbox(db, second, per_second=50)
+    await one.post("C-SHARED", Card(title="for one"))
+    await two.post("C-SHARED", Card(title="for two"))
+    await one.deliver_due()
+    await two.deliver_due()
+    await one.deliver_due()
+    assert [s[2] for s in second.sent] == ["for two"]
+    assert first.sent == []  # still held by its own Retry-After
+    assert await one.pending() == 1 and await two.pending() == 0
+
+
+async def test_an_approval_decided_before_its_card_was_sent_shows_once_with_the_decision(tmp_path: Path) -> None:
+    """Pins: while the platform is down the approval is requested and decided; when it is back there is one card,
+    in the case card's thread, showing the decision and no buttons."""
+    env = await build(tmp_path, playbooks=only("malicious-ip"))
+    try:
+        env.chat.down = True
+        await env.alert()
+        [approval] = await env.pending()
+        await env.engine.vote(approval.id, "U001", Decision.APPROVE)
+        assert await env.feed.settled()
+        env.chat.down = False
+        env.clock.advance(timedelta(minutes=5))  # past the back-off of the failed attempts
+        chat = await env.shown()
+        cards = [m for m in chat.posted if m.card.title.startswith("Block ")]
+        assert len(cards) == 1
+        [card] = cards
+        assert card.card.buttons == () and "Approved by U001" in card.card.footer
+        root = chat.messages[card.thread or ""]
+        assert root.thread is None and root.card.text != LOADING
     finally:
         await env.aclose()
