@@ -39,3 +39,18 @@ async def test_a_rate_limit_says_how_long_to_wait() -> None:
         with pytest.raises(ChatDeliveryError) as failure:
             await transport.send(channel, Card(title="hello"), thread=None)
         assert failure.value.retry_after == 7 and not failure.value.permanent
+
+
+@pytest.mark.xfail(strict=True, reason="SlackTransport._joined remembers a channel for the process's life")
+async def test_a_bot_removed_from_a_channel_it_joined_joins_again() -> None:
+    """Bug: SlackTransport marks a channel as joined before the join even succeeds and never forgets it
+    (bot/chat/slack/adapter.py, send). When someone removes the bot from the alerts channel after it had joined
+    once, every later card fails with not_in_channel (retried, then given up) until the process restarts; likewise a
+    join that failed once for a transient reason is never tried again. The port says a transport "never remembers"."""
+    async with fake.slack_server(per_channel_rate=None) as state:
+        channel = state.add_channel("new-room", bot_member=False)
+        transport = SlackTransport(AsyncWebClient(token=fake.BOT_TOKEN, base_url=state.api_url), channel)
+        await transport.send(channel, Card(title="hello"), thread=None)
+        state.channels[channel].members.discard(fake.BOT_USER_ID)  # someone removed the bot
+        ts = await transport.send(channel, Card(title="still here?"), thread=None)
+        assert state.message(channel, ts).text
