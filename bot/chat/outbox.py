@@ -107,20 +107,17 @@ class Outbox:
     # --- ChatOut ------------------------------------------------------------------------------------------
 
     async def post(self, destination: str, card: Card, *, case_id: int | None = None) -> MessageRef:
-        """Queue ``card`` for ``destination`` (``alerts``, ``case`` = the case card's thread, or a channel)."""
+        """Queue ``card`` for ``destination`` (``alerts`` or a channel): a command's answer shared in a channel.
+
+        Case cards and their threads are the surface's (``bot.chat.surface``), presented from case events.
+        """
         now = format_time(self._clock())
         payload = card_to_dict(card)
-        channel = self._transport.alerts_channel if destination in ("alerts", "case") else destination
+        channel = self._transport.alerts_channel if destination == "alerts" else destination
 
         def job(conn: Any) -> int:
-            parent = None
-            if destination == "case" and case_id is not None:
-                # The thread's root is the case card; if it is not queued yet, a placeholder takes its place and
-                # the card refresher rewrites it (the reply waits for its root to be sent).
-                placeholder = card_to_dict(Card(title=f"Case {case_id}", text="Loading the case…"))
-                parent = self._case_card_tx(conn, case_id, placeholder, now)
             return store.enqueue_post_tx(
-                conn, platform=self.platform, channel=channel, payload=payload, now=now, case_id=case_id, parent=parent
+                conn, platform=self.platform, channel=channel, payload=payload, now=now, case_id=case_id
             )
 
         row_id = await self._db.write(job)
@@ -147,18 +144,6 @@ class Outbox:
         row_id = await self._db.write(job)
         self._wake.set()
         return MessageRef(self.platform, channel, f"o:{row_id}")
-
-    def _case_card_tx(self, conn: Any, case_id: int, payload: dict[str, Any], now: str) -> int:
-        """The outbox row of a case's one card: the existing one, or a new post of ``payload``."""
-        return store.enqueue_post_tx(
-            conn,
-            platform=self.platform,
-            channel=self._transport.alerts_channel,
-            payload=payload,
-            now=now,
-            dedup_key=case_card_key(case_id),
-            case_id=case_id,
-        )
 
     async def update(self, ref: MessageRef, card: Card) -> None:
         """Queue a new version of a message (coalesced with any version still waiting)."""
@@ -243,7 +228,7 @@ class Outbox:
                 held.add(row.channel)
             elif outcome == "later":
                 soonest = min(soonest, 0.05)  # joined or rescheduled: look again soon
-        next_at = await store.next_due_at(self._db.reader, self.platform)
+        next_at = await store.next_due_at(self._db.reader, self.platform, format_time(moment))
         if next_at is not None:
             # Rows already due but held (pacing, a parent not sent yet) are covered by the gaps above; only a
             # future due time can bring the next pass forward, so a paced channel does not make the sender spin.

@@ -116,7 +116,7 @@ class _Show:
 @dataclass(slots=True)
 class _Plan:
     cases: dict[int, None] = field(default_factory=dict)  # ordered sets
-    approvals: dict[int, None] = field(default_factory=dict)
+    approvals: dict[int, int] = field(default_factory=dict)  # approval id → its case
     summaries: dict[int, None] = field(default_factory=dict)
     posts: list[_Show] = field(default_factory=list)
 
@@ -148,11 +148,18 @@ class ChatSurface:
         plan = _Plan()
         for item in events:
             await self._plan(plan, item)
+        # Every thread needs its root: a reply's case card is rendered with it, so a surface that joined after the
+        # case was opened (its cursor started at the head) posts the real card, never a placeholder.
+        for show in plan.posts:
+            if show.in_thread and show.case_id is not None:
+                plan.cases.setdefault(show.case_id, None)
+        for approval_case in plan.approvals.values():
+            plan.cases.setdefault(approval_case, None)
         shows = await self._render(plan)
         if not shows:
             return None
         now = format_time(self._clock())
-        platform, alerts = self.platform, self._alerts
+        platform = self.platform
 
         def job(conn: Tx) -> None:
             for show in shows:
@@ -163,18 +170,8 @@ class ChatSurface:
                     continue
                 parent = None
                 if show.in_thread and show.case_id is not None:
-                    # The thread's root is the case card; if it is not queued yet, a placeholder takes its place
-                    # and the next case-card render rewrites it (the reply waits for its root to be sent).
-                    placeholder = card_to_dict(Card(title=f"Case {show.case_id}", text="Loading the case…"))
-                    parent = store.enqueue_post_tx(
-                        conn,
-                        platform=platform,
-                        channel=alerts,
-                        payload=placeholder,
-                        now=now,
-                        dedup_key=case_card_key(show.case_id),
-                        case_id=show.case_id,
-                    )
+                    # The thread's root is the case card, rendered in this same batch (see _plan): found or posted.
+                    parent = store.find_tx(conn, platform, case_card_key(show.case_id))
                 store.show_tx(
                     conn,
                     platform=platform,
@@ -206,7 +203,7 @@ class ChatSurface:
         thread = partial(_Show, key, channel=self._alerts, case_id=case_id, in_thread=True)
         match event.payload:
             case ApprovalRequested() | VoteRecorded() | ApprovalDecided() | ApprovalExpired() as approval:
-                plan.approvals[approval.approval_id] = None
+                plan.approvals[approval.approval_id] = case_id
             case ApprovalReminder() | ApprovalEscalated() as reminder:
                 found = await self._overview.approval(reminder.approval_id)
                 if found is not None:

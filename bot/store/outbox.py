@@ -183,10 +183,10 @@ async def get(db: Reader, message_id: int) -> OutboxRow | None:
     return None if row is None else _row(row)
 
 
-async def next_due_at(db: Reader, platform: str) -> str | None:
-    """When a platform's next pending row is due."""
-    query = "SELECT min(next_at) FROM outbox WHERE platform = ? AND status = 'pending'"
-    async with db.execute(query, (platform,)) as cursor:
+async def next_due_at(db: Reader, platform: str, now: str) -> str | None:
+    """When a platform's next pending row falls due after ``now`` (rows due already are the sender's to weigh)."""
+    query = "SELECT min(next_at) FROM outbox WHERE platform = ? AND status = 'pending' AND next_at > ?"
+    async with db.execute(query, (platform, now)) as cursor:
         row = await cursor.fetchone()
     return None if row is None else row[0]
 

@@ -6,14 +6,18 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.chat.outbox import Outbox
 from bot.core.errors import ChatDeliveryError
 from bot.core.ports import Card, MessageRef
+from bot.store import outbox as store
 from bot.store.db import Database
 from tests.factories import make_alert
+
+NOW = "2026-01-01T00:00:00.000000Z"
 
 
 @dataclass
@@ -110,13 +114,20 @@ async def test_update_of_an_unsent_message_rewrites_it(db: Database, transport: 
 
 async def test_thread_replies_wait_for_their_case_card(db: Database, transport: Recorder) -> None:
     outbox = Outbox(db, transport, per_second=50)
-    reply = await outbox.post("case", Card(title="approve?"), case_id=7)  # before any card exists
-    await outbox.show_case(7, Card(title="Case 7: SSH brute force"))
+    root = await outbox.show_case(7, Card(title="Case 7: SSH brute force"))
+
+    def reply_job(conn: Any) -> int:
+        parent = store.find_tx(conn, "test", "case:7:card")
+        payload = {"title": "approve?"}
+        return store.enqueue_post_tx(conn, platform="test", channel="C-ALERTS", payload=payload, now=NOW, parent=parent)
+
+    reply_id = await db.write(reply_job)
+    transport.errors = [ChatDeliveryError("internal_error")]  # the root's first send fails: the reply must wait
     await drain(outbox)
     (root_op, _, root_title, _, _), (reply_op, _, reply_title, thread_ts, _) = transport.sent
     assert (root_op, root_title) == ("post", "Case 7: SSH brute force")
-    assert (reply_op, reply_title, thread_ts) == ("post", "approve?", "1700000000.000001")
-    assert await outbox.resolve(reply) == "1700000000.000002"
+    assert (reply_op, reply_title, thread_ts) == ("post", "approve?", await outbox.resolve(root))
+    assert await outbox.resolve(MessageRef("test", "C-ALERTS", f"o:{reply_id}")) == "1700000000.000002"
 
 
 async def test_a_transient_failure_is_retried(db: Database, transport: Recorder) -> None:

@@ -41,7 +41,6 @@ async def test_a_rate_limit_says_how_long_to_wait() -> None:
         assert failure.value.retry_after == 7 and not failure.value.permanent
 
 
-@pytest.mark.xfail(strict=True, reason="SlackTransport._joined remembers a channel for the process's life")
 async def test_a_bot_removed_from_a_channel_it_joined_joins_again() -> None:
     """Bug: SlackTransport marks a channel as joined before the join even succeeds and never forgets it
     (bot/chat/slack/adapter.py, send). When someone removes the bot from the alerts channel after it had joined

@@ -37,7 +37,6 @@ async def shown(feed: EventFeed, surface: ChatSurface, chat: MemoryChat) -> Memo
     return chat
 
 
-@pytest.mark.xfail(strict=True, reason="a thread root created as a placeholder is only rewritten by a card event")
 async def test_a_reply_on_a_case_older_than_the_surface_threads_under_the_real_case_card(
     db: Database, cases: CaseService
 ) -> None:

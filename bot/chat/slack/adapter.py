@@ -84,25 +84,27 @@ class SlackTransport:
     def __init__(self, client: AsyncWebClient, alerts_channel: str) -> None:
         self.client = client
         self.alerts_channel = alerts_channel
-        self._joined: set[str] = set()
 
     async def send(self, channel: str, card: Card, *, thread: str | None) -> str:
-        """chat.postMessage (joining a public channel first when Slack says the bot is not in it); return the ts."""
+        """chat.postMessage, joining a public channel first when Slack says the bot is not in it; return the ts.
+
+        The join is part of this one call and remembered nowhere: a bot removed from a channel later joins again,
+        and a join that failed is tried again on the outbox's next attempt.
+        """
         text, blocks = render(card)
-        try:
-            response = await self.client.chat_postMessage(
-                channel=channel, text=text, blocks=blocks, thread_ts=thread, unfurl_links=False, unfurl_media=False
-            )
-        except SlackApiError as err:
-            if err.response.get("error") != "not_in_channel" or channel in self._joined:
-                raise _slack_error(err) from err
-            self._joined.add(channel)  # once: a channel the bot cannot join fails like any other permanent error
-            if not await self.join(channel):
-                raise _slack_error(err) from err
-            return await self.send(channel, card, thread=thread)
-        except (OSError, TimeoutError) as err:
-            raise ChatDeliveryError(err.__class__.__name__) from err
-        return str(response["ts"])
+        for joined in (False, True):
+            try:
+                response = await self.client.chat_postMessage(
+                    channel=channel, text=text, blocks=blocks, thread_ts=thread, unfurl_links=False, unfurl_media=False
+                )
+            except SlackApiError as err:
+                if joined or err.response.get("error") != "not_in_channel" or not await self.join(channel):
+                    raise _slack_error(err) from err
+                continue
+            except (OSError, TimeoutError) as err:
+                raise ChatDeliveryError(err.__class__.__name__) from err
+            return str(response["ts"])
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     async def edit(self, channel: str, ts: str, card: Card) -> None:
         """chat.update with the full blocks (omitting them would keep the old ones)."""
