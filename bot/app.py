@@ -269,10 +269,12 @@ class App:
     async def start(self) -> None:
         """Open the store, start enrichment and start serving."""
         await self.db.open()
+        # The feed first: a surface seen for the first time starts at the head, so nothing may commit events
+        # (resumed enrichment, resumed runs) before its cursor is placed.
+        await self.feed.start()
         if self.enricher is not None:
             await self.enricher.start()
         self.tasks.spawn(self._purge_cache_hourly(), name="purge-intel-cache")
-        await self.feed.start()
         await self.engine.start()
         for platform, surface in self.surfaces.items():
             self.tasks.spawn(surface.outbox.run(), name=f"{platform}-outbox")

@@ -22,9 +22,11 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from enum import Enum
 from functools import partial
 from typing import Protocol
 
+from bot.core.errors import StoreUnavailable
 from bot.core.models import format_time, utcnow
 from bot.core.tasks import TaskSupervisor
 from bot.store import feed as store
@@ -36,7 +38,17 @@ logger = logging.getLogger(__name__)
 __all__ = ["EventFeed", "FeedEvent", "Subscriber"]
 
 WriteJob = Callable[[Tx], None]
-ATTEMPTS = 3  # a batch that keeps failing is split; an event that fails this often alone is skipped, loudly
+# A batch that keeps failing is split; an event that fails this often alone (about two minutes of pauses) is
+# skipped, loudly. The store being unavailable never counts: that waits as long as it takes.
+ATTEMPTS = 10
+POISON_PAUSE_MAX = 30.0
+TRANSIENT_PAUSE_MAX = 2.0
+
+
+class _Outcome(Enum):
+    DONE = "done"
+    UNAVAILABLE = "unavailable"  # the store could not be read or written: try the same batch again
+    FAILED = "failed"
 
 
 class Subscriber(Protocol):
@@ -139,17 +151,29 @@ class EventFeed:
             self._positions[subscriber.name] = position
 
     async def _deliver(self, subscriber: Subscriber, events: Sequence[FeedEvent]) -> int:
-        """Hand ``events`` over and commit the cursor with the subscriber's work; return the new position."""
-        if await self._attempt(subscriber, events):
-            return events[-1].position
-        if len(events) > 1:  # find the one that fails; the others go through
-            for event in events:
-                await self._deliver(subscriber, [event])
-            return events[-1].position
-        for attempt in range(1, ATTEMPTS):
-            await asyncio.sleep(0.5 * attempt)
-            if await self._attempt(subscriber, events):
+        """Hand ``events`` over and commit the cursor with the subscriber's work; return the new position.
+
+        The store being unavailable is a passing fault: the same batch is tried again, with a growing pause, for
+        as long as it takes; nothing is skipped. Any other failure may be one bad event: the batch is split to find
+        it, and only an event that keeps failing for minutes is skipped, with an error in the log.
+        """
+        failures = 0
+        while True:
+            outcome = await self._attempt(subscriber, events)
+            if outcome is _Outcome.DONE:
                 return events[-1].position
+            if outcome is _Outcome.UNAVAILABLE:
+                await asyncio.sleep(min(TRANSIENT_PAUSE_MAX, 0.5 * 2**failures))
+                failures += 1
+                continue
+            if len(events) > 1:  # find the one that fails; the others go through
+                for event in events:
+                    await self._deliver(subscriber, [event])
+                return events[-1].position
+            failures += 1
+            if failures >= ATTEMPTS:
+                break
+            await asyncio.sleep(min(POISON_PAUSE_MAX, 0.5 * 2 ** (failures - 1)))
         event = events[0]
         logger.error(
             "Feed subscriber %s skipped event %s (case %s, %s) after %d failures",
@@ -159,21 +183,29 @@ class EventFeed:
             event.event.type,
             ATTEMPTS,
         )
-        await self._commit(subscriber.name, None, event.position)
-        return event.position
+        while True:  # the skip itself must commit, or the subscriber would stop here
+            try:
+                await self._commit(subscriber.name, None, event.position)
+            except StoreUnavailable:
+                await asyncio.sleep(TRANSIENT_PAUSE_MAX)
+                continue
+            return event.position
 
-    async def _attempt(self, subscriber: Subscriber, events: Sequence[FeedEvent]) -> bool:
+    async def _attempt(self, subscriber: Subscriber, events: Sequence[FeedEvent]) -> _Outcome:
         try:
             job = await subscriber.handle(events)
             await self._commit(subscriber.name, job, events[-1].position)
-            if job is not None:
-                subscriber.committed()
         except asyncio.CancelledError:
             raise
+        except StoreUnavailable as err:
+            logger.warning("Feed subscriber %s waits for the store: %s", subscriber.name, err)
+            return _Outcome.UNAVAILABLE
         except Exception:  # noqa: BLE001 - one bad batch must not end the subscription
             logger.exception("Feed subscriber %s failed on events up to %s", subscriber.name, events[-1].position)
-            return False
-        return True
+            return _Outcome.FAILED
+        if job is not None:
+            subscriber.committed()
+        return _Outcome.DONE
 
     async def _commit(self, name: str, job: WriteJob | None, position: int) -> None:
         now = format_time(self._clock())

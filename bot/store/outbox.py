@@ -120,6 +120,16 @@ def show_tx(
             parent=parent,
             pin=pin,
         )
+    status = conn.execute("SELECT status FROM outbox WHERE id = ?", (found,)).fetchone()[0]
+    if status == OutboxStatus.FAILED:
+        # It never reached the platform (an outage outlasted its retries): the next version is posted afresh,
+        # and replies in its thread wait for it again.
+        conn.execute(
+            "UPDATE outbox SET status = 'pending', attempts = 0, error = NULL, next_at = ?, payload = ?, target = ?"
+            " WHERE id = ?",
+            (now, _dumps(payload), parent, found),
+        )
+        return found
     enqueue_update_tx(conn, found, payload, now)
     return found
 
@@ -166,13 +176,17 @@ def enqueue_ephemeral_tx(conn: Tx, *, platform: str, channel: str, user: str, pa
     return cursor.lastrowid
 
 
-async def due(db: Reader, platform: str, now: str, *, limit: int = 100) -> list[OutboxRow]:
-    """A platform's pending rows whose time has come, oldest first."""
+async def due(db: Reader, platform: str, now: str, *, per_channel: int = 5, limit: int = 500) -> list[OutboxRow]:
+    """A platform's pending rows whose time has come, oldest first: at most ``per_channel`` of each channel.
+
+    A pass sends a channel's rows one pacing gap apart anyway, so a backlog in one channel must not fill the pass
+    and hide another channel's rows (an incident summary behind a storm of case cards).
+    """
     query = (
-        f"SELECT {_COLUMNS} FROM outbox WHERE platform = ? AND status = 'pending' AND next_at <= ?"  # noqa: S608
-        " ORDER BY id LIMIT ?"
+        f"SELECT {_COLUMNS} FROM (SELECT *, row_number() OVER (PARTITION BY channel ORDER BY id) AS nth"  # noqa: S608
+        " FROM outbox WHERE platform = ? AND status = 'pending' AND next_at <= ?) WHERE nth <= ? ORDER BY id LIMIT ?"
     )
-    async with db.execute(query, (platform, now, limit)) as cursor:
+    async with db.execute(query, (platform, now, per_channel, limit)) as cursor:
         return [_row(r) for r in await cursor.fetchall()]
 
 

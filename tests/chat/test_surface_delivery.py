@@ -60,7 +60,6 @@ async def test_a_reply_on_a_case_older_than_the_surface_threads_under_the_real_c
         await feed.aclose()
 
 
-@pytest.mark.xfail(strict=True, reason="a failed post is never posted again; updates to it fail forever")
 async def test_a_case_card_that_failed_during_an_outage_is_posted_on_the_next_change(tmp_path: Path) -> None:
     """Bug: when a case card's post exhausts its retries (an outage of a couple of minutes), show_tx/enqueue_update_tx
     keep finding the failed post and queue *updates* of it, which fail at once ("the message it belongs to could not
@@ -86,7 +85,6 @@ async def test_a_case_card_that_failed_during_an_outage_is_posted_on_the_next_ch
         await env.aclose()
 
 
-@pytest.mark.xfail(strict=True, reason="due() takes the 100 oldest rows: one busy channel starves the others")
 async def test_a_backlog_in_one_channel_does_not_starve_another(db: Database) -> None:
     """Bug: store.outbox.due() returns the platform's 100 oldest due rows; when one channel has more than 100 rows
     waiting on its pace, a row for another channel is not in the list and waits for the backlog to drain below 100
@@ -140,7 +138,6 @@ async def test_a_poison_event_is_skipped_and_the_rest_of_its_batch_delivered(db:
         await feed.aclose()
 
 
-@pytest.mark.xfail(strict=True, reason="a transient failure lasting ~1.5 s skips the event for good")
 async def test_a_transient_handle_failure_does_not_lose_the_event(db: Database, cases: CaseService) -> None:
     """Bug (policy): EventFeed._deliver cannot tell a poison event from a transient fault: three failed attempts in
     1.5 s (0.5 s + 1 s back-off) move the cursor past the event for ever, so a short outage of anything handle reads
@@ -179,7 +176,6 @@ class BrokenWrites:
         return await self._db.write(job)
 
 
-@pytest.mark.xfail(strict=True, reason="the skip's cursor commit is unguarded: a write failure ends the subscriber")
 async def test_a_write_failure_while_skipping_an_event_does_not_end_the_subscription(
     db: Database, cases: CaseService
 ) -> None:
@@ -201,33 +197,6 @@ async def test_a_write_failure_while_skipping_an_event_does_not_end_the_subscrip
         assert await feed.settled(seconds=5), "the subscriber stopped following the feed"
     finally:
         await feed.aclose()
-
-
-@pytest.mark.xfail(strict=True, reason="0006 does not key approval cards sent before the upgrade")
-async def test_an_approval_card_sent_before_the_upgrade_is_updated_not_posted_again(tmp_path: Path) -> None:
-    """Bug: before 0006 an approval's card was found through approvals.card and its outbox row had no dedup key
-    (only case cards had one); the migration neither backfills ``approval:<id>`` keys from approvals.card nor does
-    ChatSurface look there, so the first vote or decision after an upgrade posts a second approval card while the
-    old one keeps its live Approve/Deny buttons for ever. (Pinned incident summaries lose their updates the same
-    way: update_only finds no ``incident:<id>:summary`` row.) Simulated by clearing the key the old code never set."""
-    env = await build(tmp_path, playbooks=only("malicious-ip"))
-    try:
-        await env.alert()
-        [approval] = await env.pending()
-        chat = await env.shown()
-        [card] = [m for m in chat.posted if [b.label for b in m.card.buttons] == ["Approve", "Deny"]]
-        await env.db.write(
-            lambda conn: conn.execute(
-                "UPDATE outbox SET dedup_key = NULL WHERE dedup_key = ?", (f"approval:{approval.id}",)
-            )
-        )
-        await env.engine.vote(approval.id, "U001", Decision.APPROVE)
-        chat = await env.shown()
-        again = [m for m in chat.posted if m.versions[0].title == card.versions[0].title]
-        assert again == [card], f"a second approval card was posted: {[m.card for m in again[1:]]}"
-        assert card.card.buttons == (), "the card sent before the upgrade still shows Approve/Deny"
-    finally:
-        await env.aclose()
 
 
 async def test_a_rate_limit_on_one_platform_holds_only_that_platform(db: Database) -> None:
@@ -267,3 +236,45 @@ async def test_an_approval_decided_before_its_card_was_sent_shows_once_with_the_
         assert root.thread is None and root.card.text != LOADING
     finally:
         await env.aclose()
+
+
+class Poisoned:
+    """A subscriber that can never handle one event (a bug), and handles every other one."""
+
+    name = "poisoned"
+
+    def __init__(self, bad: int) -> None:
+        self.bad = bad
+        self.seen: list[int] = []
+
+    async def handle(self, events: Sequence[FeedEvent]) -> None:
+        if any(e.position == self.bad for e in events):
+            raise RuntimeError("cannot present this one")
+        self.seen += [e.position for e in events]
+
+    def committed(self) -> None:
+        pass
+
+
+async def test_an_event_that_always_fails_is_skipped_after_its_attempts_and_the_rest_delivered(
+    db: Database, cases: CaseService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.feed
+
+    monkeypatch.setattr(bot.feed, "ATTEMPTS", 3)
+    monkeypatch.setattr(bot.feed, "POISON_PAUSE_MAX", 0.01)
+    await cases.ingest([make_alert("a-0", host="h0")])
+    bad = await feed_store.head(db.reader) + 1  # the first event of the next delivery
+    feed = EventFeed(db)
+    poisoned = Poisoned(bad)
+    feed.subscribe(poisoned)
+    await feed.start()
+    try:
+        await cases.ingest([make_alert("a-1", host="h1"), make_alert("a-2", host="h2", ip="203.0.113.9")])
+        head = await feed_store.head(db.reader)
+        assert await feed.settled(seconds=10)
+        assert bad not in poisoned.seen
+        assert sorted(poisoned.seen) == [p for p in range(bad + 1, head + 1)]
+        assert await feed_store.cursor(db.reader, "poisoned") == head
+    finally:
+        await feed.aclose()

@@ -52,3 +52,18 @@ DROP TABLE outbox;
 ALTER TABLE outbox_new RENAME TO outbox;
 CREATE INDEX outbox_due ON outbox (platform, next_at, id) WHERE status = 'pending';
 CREATE INDEX outbox_by_ts ON outbox (platform, channel, ts);
+
+-- Before this version an approval card and an incident's pinned summary were found through a stored reference
+-- (approvals.card, incidents.summary_ref: {"id": "o:<outbox id>", ...}) and their rows had no key. Key them as
+-- the surfaces now look them up, so the first vote or status after an upgrade updates the message people have.
+UPDATE outbox SET dedup_key = (
+    SELECT 'approval:' || a.id FROM approvals AS a WHERE json_extract(a.card, '$.id') = 'o:' || outbox.id
+)
+WHERE dedup_key IS NULL AND op = 'post'
+  AND EXISTS (SELECT 1 FROM approvals AS a WHERE json_extract(a.card, '$.id') = 'o:' || outbox.id);
+UPDATE outbox SET dedup_key = (
+    SELECT 'incident:' || i.case_id || ':summary' FROM incidents AS i
+    WHERE json_extract(i.summary_ref, '$.id') = 'o:' || outbox.id
+)
+WHERE dedup_key IS NULL AND op = 'post'
+  AND EXISTS (SELECT 1 FROM incidents AS i WHERE json_extract(i.summary_ref, '$.id') = 'o:' || outbox.id);
