@@ -38,6 +38,9 @@ from bot.store.tx import UnitOfWork
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+# One message is edited at most this often: a storm into one case becomes one edit a second carrying the latest
+# version (the versions in between coalesce), and a platform's edit quota is spent on news, not on every alert.
+EDIT_GAP = 1.0
 
 
 def card_to_dict(card: Card) -> dict[str, Any]:
@@ -99,6 +102,7 @@ class Outbox:
         self._clock = clock
         self._wake = asyncio.Event()
         self._paces: dict[str, _Pace] = {}
+        self._touched: dict[int, float] = {}  # message row id → when it was last posted or edited (loop time)
 
     def wake(self) -> None:
         """New rows are committed: the sender looks now instead of at its next due time."""
@@ -211,9 +215,15 @@ class Outbox:
         rows = await store.due(self._db.reader, self.platform, format_time(moment))
         soonest = 5.0
         held: set[str] = set()
+        loop = asyncio.get_running_loop()
         for row in rows:
             if row.channel in held:
                 continue
+            if row.op == "update" and row.target is not None:
+                wait = self._touched.get(row.target, -EDIT_GAP) + EDIT_GAP - loop.time()
+                if wait > 0:  # too soon after this message's last send: newer versions may still coalesce into it
+                    soonest = min(soonest, wait)
+                    continue
             pace = self._paces.setdefault(row.channel, _Pace())
             gap = pace.last + self._interval - asyncio.get_running_loop().time()
             if gap > 0:
@@ -222,8 +232,10 @@ class Outbox:
                 continue
             outcome = await self._deliver(row)
             if outcome == "sent":
-                pace.last = asyncio.get_running_loop().time()
+                pace.last = loop.time()
                 soonest = min(soonest, self._interval)
+                if row.op != "ephemeral":
+                    self._touch(row.target if row.op == "update" and row.target is not None else row.id, pace.last)
             elif outcome == "wait":
                 held.add(row.channel)
             elif outcome == "later":
@@ -236,6 +248,11 @@ class Outbox:
             if until > 0:
                 soonest = min(soonest, until)
         return max(soonest, 0.01)
+
+    def _touch(self, message: int, at: float) -> None:
+        self._touched[message] = at
+        if len(self._touched) > 1_000:  # only recent sends matter: forget those past the gap
+            self._touched = {m: t for m, t in self._touched.items() if at - t < EDIT_GAP}
 
     async def _deliver(self, row: OutboxRow) -> str:
         """Send one row; return ``sent``, ``wait`` (blocked on something), ``failed`` or ``later``."""

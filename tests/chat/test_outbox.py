@@ -251,3 +251,23 @@ async def test_a_paced_channel_does_not_make_the_sender_spin(db: Database, trans
         await asyncio.gather(sender, return_exceptions=True)
     assert len(transport.sent) == 3
     assert passes < 20  # one pass per pacing gap or wake-up, not one every 10 ms
+
+
+async def test_one_message_is_edited_at_most_once_a_second_and_ends_on_the_latest(
+    db: Database, transport: Recorder
+) -> None:
+    outbox = Outbox(db, transport, per_second=10)
+    sender = asyncio.create_task(outbox.run())
+    try:
+        for n in range(25):  # a new version every 0.1 s for 2.5 s
+            await outbox.show_case(1, Card(title=f"case 1: {n + 1} alerts"))
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.5)
+    finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+    edits = [s for s in transport.sent if s[0] == "update"]
+    assert 1 <= len(edits) <= 4, [s[2] for s in edits]
+    assert edits[-1][2] == "case 1: 25 alerts"
+    times = [s[4] for s in transport.sent]
+    assert all(later - earlier >= 0.95 for earlier, later in zip(times, times[1:], strict=False))
