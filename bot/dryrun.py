@@ -128,7 +128,9 @@ async def dry_run(
             chat = MemoryChat()
             feed = EventFeed(db)
             incidents = IncidentService(db, cases)
-            surface = open_surface(chat, db=db, feed=feed, cases=cases, incidents=incidents, per_second=1000)
+            surface = open_surface(
+                chat, db=db, feed=feed, cases=cases, incidents=incidents, per_second=1000, edit_gap=0
+            )
             roles = sorted({r for s in loaded.playbook.all_steps() for r in _roles(s)} | {"responder"})
             engine = Engine(
                 db=db,

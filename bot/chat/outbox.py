@@ -93,6 +93,7 @@ class Outbox:
         per_second: float = 1.0,
         clock: Any = utcnow,
         settled: Callable[[], Awaitable[bool]] | None = None,
+        edit_gap: float = EDIT_GAP,
     ) -> None:
         self._db = db
         self._settled = settled  # "has this platform's presenter seen every committed event?" (before draining)
@@ -102,6 +103,7 @@ class Outbox:
         self._clock = clock
         self._wake = asyncio.Event()
         self._paces: dict[str, _Pace] = {}
+        self._edit_gap = edit_gap
         self._touched: dict[int, float] = {}  # message row id → when it was last posted or edited (loop time)
 
     def wake(self) -> None:
@@ -220,7 +222,7 @@ class Outbox:
             if row.channel in held:
                 continue
             if row.op == "update" and row.target is not None:
-                wait = self._touched.get(row.target, -EDIT_GAP) + EDIT_GAP - loop.time()
+                wait = self._touched.get(row.target, float("-inf")) + self._edit_gap - loop.time()
                 if wait > 0:  # too soon after this message's last send: newer versions may still coalesce into it
                     soonest = min(soonest, wait)
                     continue
@@ -252,7 +254,7 @@ class Outbox:
     def _touch(self, message: int, at: float) -> None:
         self._touched[message] = at
         if len(self._touched) > 1_000:  # only recent sends matter: forget those past the gap
-            self._touched = {m: t for m, t in self._touched.items() if at - t < EDIT_GAP}
+            self._touched = {m: t for m, t in self._touched.items() if at - t < self._edit_gap}
 
     async def _deliver(self, row: OutboxRow) -> str:
         """Send one row; return ``sent``, ``wait`` (blocked on something), ``failed`` or ``later``."""

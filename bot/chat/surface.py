@@ -29,7 +29,7 @@ from datetime import datetime
 from functools import partial
 
 from bot.cases import CaseService
-from bot.chat.outbox import Outbox, card_to_dict, case_card_key
+from bot.chat.outbox import EDIT_GAP, Outbox, card_to_dict, case_card_key
 from bot.core.errors import NotFound
 from bot.core.events import (
     ActionFinished,
@@ -295,11 +295,19 @@ def open_surface(
     cases: CaseService,
     incidents: IncidentService,
     per_second: float = 1.0,
+    edit_gap: float = EDIT_GAP,
     clock: Callable[[], datetime] = utcnow,
 ) -> ChatSurface:
     """A platform's outbox and presenter, subscribed to ``feed`` (start the feed, then run ``surface.outbox``)."""
     name = f"chat:{transport.platform}"
-    outbox = Outbox(db, transport, per_second=per_second, clock=clock, settled=partial(feed.settled, names=[name]))
+    outbox = Outbox(
+        db,
+        transport,
+        per_second=per_second,
+        clock=clock,
+        settled=partial(feed.settled, names=[name]),
+        edit_gap=edit_gap,
+    )
     surface = ChatSurface(
         outbox,
         alerts_channel=transport.alerts_channel,

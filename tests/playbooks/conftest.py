@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -61,10 +62,10 @@ class Env:
     async def shown(self) -> MemoryChat:
         """Let the chat surface present every committed event and deliver it; return what the surface shows."""
         assert await self.feed.settled()
-        for _ in range(50):  # a few passes: thread roots go out before their replies
-            await self.surface.outbox.deliver_due()
-            if not await self.surface.outbox.pending():
-                break
+        deadline = asyncio.get_running_loop().time() + 10
+        while await self.surface.outbox.pending():  # passes: roots before replies, edits a second apart
+            assert asyncio.get_running_loop().time() < deadline, "the surface did not deliver everything"
+            await asyncio.sleep(min(await self.surface.outbox.deliver_due(), 0.2))
         return self.chat
 
     async def aclose(self) -> None:
