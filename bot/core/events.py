@@ -98,11 +98,17 @@ class _Payload:
     def to_data(self) -> dict[str, Any]:
         """The event's ``data`` as stored: plain JSON values under the historical keys, in their order."""
         data: dict[str, Any] = {}
-        for f in fields(self):  # type: ignore[arg-type]  # every subclass is a dataclass
-            value = getattr(self, f.name)
-            if value is None and f.metadata.get("omit_if_none"):
-                continue
-            data[f.metadata.get("key", f.name)] = _encode(value)
+        # Every alert appends an event on the ingest path: the field plan is worked out once per class, and plain
+        # values skip the encoder.
+        for name, key, omit_if_none in _plan(type(self)):
+            value = getattr(self, name)
+            if value is None:
+                if not omit_if_none:
+                    data[key] = None
+            elif type(value) in _PLAIN:
+                data[key] = value
+            else:
+                data[key] = _encode(value)
         return data
 
     @classmethod
@@ -126,6 +132,17 @@ class _Payload:
 
 
 _HINTS: dict[type, dict[str, Any]] = {}
+_PLANS: dict[type, tuple[tuple[str, str, bool], ...]] = {}
+_PLAIN = frozenset({str, int, float, bool})
+
+
+def _plan(cls: type) -> tuple[tuple[str, str, bool], ...]:
+    """``(field name, JSON key, omit when None)`` per field of a payload class, in order (worked out once)."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        plan = tuple((f.name, f.metadata.get("key", f.name), bool(f.metadata.get("omit_if_none"))) for f in fields(cls))
+        _PLANS[cls] = plan
+    return plan
 
 
 def _hints(cls: type) -> dict[str, Any]:
