@@ -100,13 +100,15 @@ class _Payload:
         data: dict[str, Any] = {}
         # Every alert appends an event on the ingest path: the field plan is worked out once per class, and plain
         # values skip the encoder.
-        for name, key, omit_if_none in _plan(type(self)):
+        for name, key, omit_if_none, json_already in _plan(type(self)):
             value = getattr(self, name)
             if value is None:
                 if not omit_if_none:
                     data[key] = None
             elif type(value) in _PLAIN:
                 data[key] = value
+            elif json_already:  # enrichment reports, results: the store's JSON round trip normalises them
+                data[key] = list(value) if isinstance(value, tuple) else value
             else:
                 data[key] = _encode(value)
         return data
@@ -132,17 +134,8 @@ class _Payload:
 
 
 _HINTS: dict[type, dict[str, Any]] = {}
-_PLANS: dict[type, tuple[tuple[str, str, bool], ...]] = {}
+_PLANS: dict[type, tuple[tuple[str, str, bool, bool], ...]] = {}
 _PLAIN = frozenset({str, int, float, bool})
-
-
-def _plan(cls: type) -> tuple[tuple[str, str, bool], ...]:
-    """``(field name, JSON key, omit when None)`` per field of a payload class, in order (worked out once)."""
-    plan = _PLANS.get(cls)
-    if plan is None:
-        plan = tuple((f.name, f.metadata.get("key", f.name), bool(f.metadata.get("omit_if_none"))) for f in fields(cls))
-        _PLANS[cls] = plan
-    return plan
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -150,6 +143,27 @@ def _hints(cls: type) -> dict[str, Any]:
     if cls not in _HINTS:
         _HINTS[cls] = get_type_hints(cls)
     return _HINTS[cls]
+
+
+def _is_json(hint: Any) -> bool:
+    """True for fields that hold JSON already (``Mapping[str, Any]`` and tuples of them): stored as they are."""
+    origin = get_origin(hint)
+    if origin is Mapping:
+        return True
+    return origin is tuple and get_origin(get_args(hint)[0]) is Mapping
+
+
+def _plan(cls: type) -> tuple[tuple[str, str, bool, bool], ...]:
+    """``(field, JSON key, omit when None, JSON already)`` per field of a payload class, in order (worked out once)."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        hints = _hints(cls)
+        plan = tuple(
+            (f.name, f.metadata.get("key", f.name), bool(f.metadata.get("omit_if_none")), _is_json(hints[f.name]))
+            for f in fields(cls)
+        )
+        _PLANS[cls] = plan
+    return plan
 
 
 def _encode(value: Any) -> Any:
