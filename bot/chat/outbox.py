@@ -130,27 +130,6 @@ class Outbox:
         self._wake.set()
         return MessageRef(self.platform, channel, f"o:{row_id}")
 
-    async def show_case(self, case_id: int, card: Card) -> MessageRef:
-        """Post a case's alert card once, and update that one message ever after."""
-        now = format_time(self._clock())
-        payload = card_to_dict(card)
-        channel = self._transport.alerts_channel
-
-        def job(conn: Any) -> int:
-            return store.show_tx(
-                conn,
-                platform=self.platform,
-                channel=channel,
-                dedup_key=case_card_key(case_id),
-                payload=payload,
-                now=now,
-                case_id=case_id,
-            )
-
-        row_id = await self._db.write(job)
-        self._wake.set()
-        return MessageRef(self.platform, channel, f"o:{row_id}")
-
     async def update(self, ref: MessageRef, card: Card) -> None:
         """Queue a new version of a message (coalesced with any version still waiting)."""
         if not ref.id.startswith("o:"):

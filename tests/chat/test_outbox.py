@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from bot.chat.outbox import Outbox
+from bot.chat.outbox import Outbox, card_to_dict, case_card_key
 from bot.core.errors import ChatDeliveryError
+from bot.core.models import format_time, utcnow
 from bot.core.ports import Card, MessageRef
 from bot.store import outbox as store
 from bot.store.db import Database
@@ -65,6 +66,25 @@ async def drain(outbox: Outbox, seconds: float = 5.0) -> None:
     raise AssertionError("outbox did not drain")
 
 
+async def show_case(outbox: Outbox, case_id: int, card: Card) -> MessageRef:
+    """Queue a case card as a chat surface does: posted once under its key, updated in place ever after."""
+
+    def job(conn: Any) -> int:
+        return store.show_tx(
+            conn,
+            platform=outbox.platform,
+            channel="C-ALERTS",
+            dedup_key=case_card_key(case_id),
+            payload=card_to_dict(card),
+            now=format_time(utcnow()),
+            case_id=case_id,
+        )
+
+    row_id = await outbox._db.write(job)
+    outbox.wake()
+    return MessageRef(outbox.platform, "C-ALERTS", f"o:{row_id}")
+
+
 @pytest.fixture
 def transport() -> Recorder:
     return Recorder()
@@ -73,7 +93,7 @@ def transport() -> Recorder:
 async def test_storm_of_updates_coalesces_into_a_few_calls(db: Database, transport: Recorder) -> None:
     outbox = Outbox(db, transport, per_second=20)
     for n in range(500):
-        await outbox.show_case(1, Card(title=f"case 1: {n + 1} alerts"))
+        await show_case(outbox, 1, Card(title=f"case 1: {n + 1} alerts"))
     await drain(outbox)
     titles = [s[2] for s in transport.sent]
     assert len(transport.sent) <= 3
@@ -114,7 +134,7 @@ async def test_update_of_an_unsent_message_rewrites_it(db: Database, transport: 
 
 async def test_thread_replies_wait_for_their_case_card(db: Database, transport: Recorder) -> None:
     outbox = Outbox(db, transport, per_second=50)
-    root = await outbox.show_case(7, Card(title="Case 7: SSH brute force"))
+    root = await show_case(outbox, 7, Card(title="Case 7: SSH brute force"))
 
     def reply_job(conn: Any) -> int:
         parent = store.find_tx(conn, "test", "case:7:card")
@@ -188,11 +208,11 @@ async def test_drained_waits_for_a_channels_queue(db: Database, transport: Recor
 
 async def test_an_update_queued_during_the_send_is_not_lost(db: Database, transport: Recorder) -> None:
     outbox = Outbox(db, transport, per_second=50)
-    ref = await outbox.show_case(1, Card(title="Case 1 v1 (1 alert)"))
+    ref = await show_case(outbox, 1, Card(title="Case 1 v1 (1 alert)"))
     original_send = transport.send
 
     async def slow_send(channel: str, card: Card, *, thread: str | None) -> str:
-        await outbox.show_case(1, Card(title="Case 1 v2 (2 alerts)"))  # arrives while v1 is on the wire
+        await show_case(outbox, 1, Card(title="Case 1 v2 (2 alerts)"))  # arrives while v1 is on the wire
         return await original_send(channel, card, thread=thread)
 
     transport.send = slow_send  # type: ignore[method-assign]
@@ -260,7 +280,7 @@ async def test_one_message_is_edited_at_most_once_a_second_and_ends_on_the_lates
     sender = asyncio.create_task(outbox.run())
     try:
         for n in range(25):  # a new version every 0.1 s for 2.5 s
-            await outbox.show_case(1, Card(title=f"case 1: {n + 1} alerts"))
+            await show_case(outbox, 1, Card(title=f"case 1: {n + 1} alerts"))
             await asyncio.sleep(0.1)
         await asyncio.sleep(1.5)
     finally:
